@@ -1,0 +1,51 @@
+"""``auditft run SUITE``: tune, audit, gate, report. Exit 0 passed (awaiting review),
+3 blocked by the gate, 2 invalid input, 1 internal error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from auditft.cli import plugin_manager
+from auditft.errors import ExitCode
+
+
+@click.command(name="run")
+@click.argument("suite", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("reports"),
+              show_default=True, help="Reports directory: the run directory is created inside it.")
+@click.option("--author", envvar="AUDITFT_USER", help="Who runs it (default: $AUDITFT_USER, else the OS user).")
+@click.pass_context
+def command(ctx: click.Context, suite: Path, out: Path, author: str | None) -> None:
+    """Fine-tune, audit base model and adapter, gate, and write the report."""
+    from auditft.run import author_name, execute, prepare
+
+    pm = plugin_manager(ctx)
+    prepared = prepare(suite, pm)
+    report = execute(prepared, pm, reports=out, author=author_name(author))
+    print_summary(report, out)
+    ctx.exit(int(ExitCode.OK if report["verdict"] == "passed" else ExitCode.BLOCKED))
+
+
+def print_summary(report: dict, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from auditft.report import fmt, signed
+
+    console = Console()
+    colors = {"pass": "green", "fail": "red", "insufficient": "yellow", "error": "magenta"}
+    table = Table(title=f"{report['run_id']}: {report['verdict'].upper()}")
+    for column in ("status", "audit", "metric", "value", "95% CI", "threshold", "base", "delta"):
+        table.add_column(column)
+    for c in report["checks"]:
+        ci = f"{fmt(c['ci_low'])}–{fmt(c['ci_high'])}" if c["ci_low"] is not None else "–"
+        op = ">=" if c["op"] == "min" else "<="
+        threshold = f"{op} {c['threshold']:g}" if c["threshold"] is not None else ""
+        table.add_row(f"[{colors[c['status']]}]{c['status']}[/]", c["audit"], c["metric"], fmt(c["value"]), ci,
+                      threshold, fmt(c["base_value"]), signed(c["delta"]))
+    console.print(table)
+    run_dir = out / report["run_id"]
+    console.print(f"report: {run_dir / 'report.html'}", highlight=False)
+    console.print(f"state: {report['state']} (adapter quarantined in {run_dir / 'adapter'})", highlight=False)

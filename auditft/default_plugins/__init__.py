@@ -1,0 +1,1 @@
+"""Built-in tuners and audits: ordinary plugins, registered exactly like third-party ones."""

@@ -1,0 +1,1 @@
+"""Built-in audit plugins, one per module."""

@@ -1,0 +1,146 @@
+"""Audit ``accuracy`` for classification: accuracy, macro-F1, per-class precision/recall,
+confusion matrix, bootstrap 95% CIs, on the adapter AND on the base model.
+
+The base model has no classifier head of its own, so its figure is a linear probe: logistic
+regression on the frozen base model's mean-pooled embeddings, fitted on the same train split
+the adapter saw. Deltas are adapter minus base, with paired-bootstrap CIs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from auditft import hookimpl
+from auditft.records import AuditResult, Metric, ReportSection
+
+if TYPE_CHECKING:
+    from auditft.jobs import AuditJob
+    from auditft.registry import AuditRegistry
+
+BASELINE_NOTE = (
+    "Base model figures come from a linear probe: logistic regression on the frozen base "
+    "model's mean-pooled embeddings, fitted on the same train split as the adapter."
+)
+
+
+class AccuracyOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n_boot: int = Field(default=1000, ge=100, le=100_000)
+    max_examples: int = Field(default=12, ge=0, le=500)
+
+
+class AccuracyAudit:
+    def __init__(self, options: AccuracyOptions) -> None:
+        self.options = options
+
+    def run(self, job: AuditJob) -> AuditResult:
+        import numpy as np
+        from sklearn.metrics import precision_recall_fscore_support
+
+        from auditft.inference import labels_of
+        from auditft.stats import bootstrap_metrics, confusion
+
+        started = time.perf_counter()
+        test = job.data.test
+        labels = job.data.labels
+        k = len(labels)
+        y = labels_of(test)
+        proba = job.models.adapter_proba("test")
+        pred = proba.argmax(axis=1)
+        base_pred = job.models.base_probe_proba("test").argmax(axis=1)
+        figures = bootstrap_metrics(y, pred, k, base_pred=base_pred, seed=job.seed,
+                                    n_boot=self.options.n_boot)
+        metrics = {name: Metric(**{key: fig[key] for key in ("value", "ci_low", "ci_high", "n", "base_value")})
+                   for name, fig in figures.items()}
+
+        def per_class(predicted: Any) -> list[dict[str, Any]]:
+            p, r, f, s = precision_recall_fscore_support(y, predicted, labels=list(range(k)), zero_division=0)
+            return [{"label": labels[i], "precision": float(p[i]), "recall": float(r[i]),
+                     "f1": float(f[i]), "support": int(s[i])} for i in range(k)]
+
+        wrong = np.flatnonzero(pred != y)
+        confidence = proba[np.arange(len(pred)), pred]
+        worst = wrong[np.argsort(-confidence[wrong], kind="stable")][: self.options.max_examples]
+        examples = [{"row": test[i].row, "source": test[i].source, "text": test[i].text,
+                     "label": labels[y[i]], "predicted": labels[pred[i]],
+                     "confidence": float(confidence[i]), "groups": test[i].groups} for i in worst]
+        evidence = {
+            "labels": labels,
+            "n": int(len(y)),
+            "adapter": {"confusion": confusion(y, pred, k).tolist(), "per_class": per_class(pred)},
+            "base": {"confusion": confusion(y, base_pred, k).tolist(), "per_class": per_class(base_pred),
+                     "method": "linear probe (logistic regression on frozen mean-pooled embeddings)"},
+            "n_boot": self.options.n_boot,
+            "errors": int(len(wrong)),
+            "examples": examples,
+        }
+        return AuditResult(kind="accuracy", metrics=metrics, evidence=evidence,
+                           notes=[BASELINE_NOTE, f"95% CIs: percentile bootstrap, {self.options.n_boot} resamples."],
+                           seconds=round(time.perf_counter() - started, 3))
+
+
+SECTION = """
+<p>{{ n }} test examples. {% for note in notes %}{{ note }} {% endfor %}</p>
+<table class="metrics">
+  <tr><th>metric</th><th>adapter</th><th>95% CI</th><th>base</th><th>delta (95% CI)</th></tr>
+  {% for name in ["accuracy", "macro_f1"] if name in metrics %}{% set m = metrics[name] %}{% set d = metrics.get(name ~ "_delta") %}
+  <tr><td>{{ name }}</td><td>{{ fmt(m.value) }}</td><td>{{ fmt(m.ci_low) }} – {{ fmt(m.ci_high) }}</td>
+      <td>{{ fmt(m.base_value) }}</td>
+      <td>{% if d %}{{ signed(d.value) }} ({{ signed(d.ci_low) }} – {{ signed(d.ci_high) }}){% endif %}</td></tr>
+  {% endfor %}
+</table>
+<div class="charts">
+  <figure>{{ confusion_chart(ev.adapter.confusion, ev.labels, "adapter") }}<figcaption>Confusion matrix, adapter (rows: true, columns: predicted)</figcaption></figure>
+  <figure>{{ confusion_chart(ev.base.confusion, ev.labels, "base") }}<figcaption>Confusion matrix, base model (linear probe)</figcaption></figure>
+</div>
+<table>
+  <tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th><th>base recall</th></tr>
+  {% for row in ev.adapter.per_class %}
+  <tr><td>{{ row.label }}</td><td>{{ fmt(row.precision) }}</td><td>{{ fmt(row.recall) }}</td><td>{{ fmt(row.f1) }}</td>
+      <td>{{ row.support }}</td><td>{{ fmt(ev.base.per_class[loop.index0].recall) }}</td></tr>
+  {% endfor %}
+</table>
+{% if ev.examples %}
+<h4>Most confident errors of the adapter ({{ ev.examples|length }} of {{ ev.errors }})</h4>
+<table class="examples">
+  <tr><th>row</th><th>text</th><th>true</th><th>predicted</th><th>confidence</th></tr>
+  {% for ex in ev.examples %}
+  <tr><td>{{ ex.source }}:{{ ex.row + 1 }}</td><td class="text">{{ ex.text }}</td><td>{{ ex.label }}</td>
+      <td>{{ ex.predicted }}</td><td>{{ fmt(ex.confidence) }}</td></tr>
+  {% endfor %}
+</table>
+{% endif %}
+"""
+
+
+@hookimpl
+def auditft_register_audits(register: AuditRegistry) -> None:
+    register.add(
+        "accuracy",
+        AccuracyAudit,
+        summary="accuracy and macro-F1 with bootstrap CIs, adapter vs base",
+        tasks=("classification",),
+        options=AccuracyOptions,
+        metrics={"accuracy": "higher", "macro_f1": "higher",
+                 "accuracy_delta": "higher", "macro_f1_delta": "higher"},
+        min_n=30,
+        limitations=("generation-task accuracy (exact match, token F1) arrives with the audits issue",
+                     "the base figure is a linear probe, not a zero-shot classifier"),
+    )
+
+
+@hookimpl
+def auditft_report_sections(report: dict[str, Any]) -> list[ReportSection]:
+    from auditft.report import render_fragment
+    from auditft.report.charts import confusion_chart
+
+    result = report.get("audits", {}).get("accuracy")
+    if not result or result.get("error") or not result.get("evidence"):
+        return []
+    html = render_fragment(SECTION, n=result["evidence"]["n"], notes=result.get("notes", []),
+                           metrics=result["metrics"], ev=result["evidence"], confusion_chart=confusion_chart)
+    return [ReportSection(title="Accuracy", html=html, anchor="audit-accuracy", order=20)]

@@ -1,0 +1,1 @@
+"""Built-in tuner plugins, one per module."""

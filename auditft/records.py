@@ -1,0 +1,108 @@
+"""The records plugins return to core: tuning facts, metrics, audit results, report sections.
+
+They are plain dataclasses that serialise to JSON (``to_dict``) so a result can be cached,
+written to ``report.json`` and re-rendered without the plugin that produced it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One measured figure, with its 95% confidence interval where the audit has one.
+
+    ``base_value`` is the same figure measured on the base model, so the report can show a
+    delta; ``n`` is the number of examples behind it (the gate's evidence floor).
+    """
+
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = None
+    base_value: float | None = None
+
+    @property
+    def delta(self) -> float | None:
+        if self.base_value is None or not _finite(self.value) or not _finite(self.base_value):
+            return None
+        return self.value - self.base_value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "delta": self.delta}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Metric:
+        return cls(**{k: data.get(k) for k in ("value", "ci_low", "ci_high", "n", "base_value")})
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """What a tuner reports after writing its adapter directory."""
+
+    trainable_parameters: int
+    total_parameters: int
+    steps: int
+    seconds: float
+    loss_curve: list[tuple[int, float]] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["loss_curve"] = [[int(s), float(v)] for s, v in self.loss_curve]
+        return data
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """What an audit returns: metrics (adapter figures, base figures inside), evidence, notes.
+
+    ``evidence`` is JSON-serialisable detail for the report section (tables, examples).
+    ``error`` is set by core when the audit crashed; its checks then show ``error``.
+    """
+
+    kind: str
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "metrics": {name: m.to_dict() for name, m in self.metrics.items()},
+            "evidence": self.evidence,
+            "notes": list(self.notes),
+            "seconds": self.seconds,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditResult:
+        return cls(
+            kind=data["kind"],
+            metrics={k: Metric.from_dict(v) for k, v in data.get("metrics", {}).items()},
+            evidence=data.get("evidence", {}),
+            notes=list(data.get("notes", [])),
+            seconds=float(data.get("seconds", 0.0)),
+            error=data.get("error"),
+        )
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """A section of the HTML report. ``html`` must come from ``auditft.report.render_fragment``
+    (autoescaped), never from string concatenation of data."""
+
+    title: str
+    html: str
+    anchor: str = ""
+    order: int = 100
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)

@@ -1,0 +1,165 @@
+"""Typed registries handed to the registration hooks.
+
+Each entry records which plugin (and which distribution version) contributed it, so the
+report and ``auditft plugins`` can show exactly what code produced a verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from auditft.errors import PluginError
+
+Task = Literal["classification", "generation"]
+TASKS: tuple[str, ...] = ("classification", "generation")
+Direction = Literal["higher", "lower"]
+
+
+class NoOptions(BaseModel):
+    """Options model for plugins that take none: any key is an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered tuner or audit kind."""
+
+    kind: str
+    factory: Callable[[Any], Any]
+    plugin: str
+    version: str | None
+    summary: str = ""
+    tasks: tuple[str, ...] = TASKS
+    options: type[BaseModel] = NoOptions
+    #: audits only: gate metric name -> which direction is better
+    metrics: Mapping[str, Direction] = field(default_factory=dict)
+    #: audits only: fewer examples than this makes every check ``insufficient``
+    min_n: int = 0
+    limitations: tuple[str, ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "plugin": self.plugin,
+            "version": self.version,
+            "summary": self.summary,
+            "tasks": list(self.tasks),
+            "metrics": dict(self.metrics),
+            "min_n": self.min_n,
+            "limitations": list(self.limitations),
+        }
+
+
+class _Registry:
+    """Kind -> Entry, filled by one plugin at a time (``current_plugin`` set by core)."""
+
+    what = "kind"
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Entry] = {}
+        self.current_plugin = "<unknown>"
+        self.current_version: str | None = None
+
+    def _add(self, kind: str, factory: Callable[[Any], Any], **fields: Any) -> None:
+        if not isinstance(kind, str) or not kind.replace("-", "").replace("_", "").isalnum():
+            raise PluginError(
+                f"plugin {self.current_plugin!r} registered an invalid {self.what} name {kind!r}"
+            )
+        if not callable(factory):
+            raise PluginError(
+                f"plugin {self.current_plugin!r} registered {self.what} {kind!r} "
+                "with a factory that is not callable"
+            )
+        if kind in self._entries:
+            other = self._entries[kind].plugin
+            raise PluginError(
+                f"{self.what} {kind!r} is registered twice: by plugin {other!r} "
+                f"and by plugin {self.current_plugin!r}"
+            )
+        options = fields.get("options") or NoOptions
+        if not (isinstance(options, type) and issubclass(options, BaseModel)):
+            raise PluginError(
+                f"plugin {self.current_plugin!r}: options for {kind!r} must be a pydantic model"
+            )
+        fields["options"] = options
+        self._entries[kind] = Entry(
+            kind=kind,
+            factory=factory,
+            plugin=self.current_plugin,
+            version=self.current_version,
+            **fields,
+        )
+
+    def get(self, kind: str) -> Entry | None:
+        return self._entries.get(kind)
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._entries
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(sorted(self._entries.values(), key=lambda e: e.kind))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class TunerRegistry(_Registry):
+    """Passed to ``auditft_register_tuners``."""
+
+    what = "tuner"
+
+    def add(
+        self,
+        kind: str,
+        factory: Callable[[Any], Any],
+        *,
+        summary: str = "",
+        tasks: tuple[str, ...] = TASKS,
+        options: type[BaseModel] | None = None,
+        limitations: tuple[str, ...] = (),
+    ) -> None:
+        """Register tuner ``kind``. ``factory(options)`` returns an object with
+        ``tune(job) -> TuneResult``; ``options`` is the pydantic model validating
+        ``tuner.options`` in suites."""
+        self._add(
+            kind, factory, summary=summary, tasks=tuple(tasks), options=options,
+            limitations=tuple(limitations),
+        )
+
+
+class AuditRegistry(_Registry):
+    """Passed to ``auditft_register_audits``."""
+
+    what = "audit"
+
+    def add(
+        self,
+        kind: str,
+        factory: Callable[[Any], Any],
+        *,
+        summary: str = "",
+        tasks: tuple[str, ...] = TASKS,
+        options: type[BaseModel] | None = None,
+        metrics: Mapping[str, Direction] | None = None,
+        min_n: int = 0,
+        limitations: tuple[str, ...] = (),
+    ) -> None:
+        """Register audit ``kind``. ``factory(options)`` returns an object with
+        ``run(job) -> AuditResult``. ``metrics`` declares every gate metric name the audit
+        can produce and whether higher or lower is better."""
+        metrics = dict(metrics or {})
+        for name, direction in metrics.items():
+            if direction not in ("higher", "lower"):
+                raise PluginError(
+                    f"plugin {self.current_plugin!r}: metric {name!r} of audit {kind!r} has "
+                    f"direction {direction!r}; use 'higher' or 'lower'"
+                )
+        self._add(
+            kind, factory, summary=summary, tasks=tuple(tasks), options=options,
+            metrics=metrics, min_n=int(min_n), limitations=tuple(limitations),
+        )

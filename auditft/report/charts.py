@@ -1,0 +1,80 @@
+"""Inline SVG charts. Built with Jinja2 (autoescaped) so labels from data stay inert; no
+scripts, no external resources, printable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markupsafe import Markup
+
+from auditft.report import render_fragment
+
+_CONFUSION = """
+<svg xmlns="http://www.w3.org/2000/svg" width="{{ w }}" height="{{ h }}" viewBox="0 0 {{ w }} {{ h }}" role="img"
+     aria-label="confusion matrix {{ name }}">
+  <text x="{{ left + k * cell / 2 }}" y="14" text-anchor="middle" class="axis">predicted</text>
+  {% for j in range(k) %}
+  <text x="{{ left + j * cell + cell / 2 }}" y="{{ top - 6 }}" text-anchor="middle" class="tick">{{ labels[j][:14] }}</text>
+  {% endfor %}
+  {% for i in range(k) %}
+  <text x="{{ left - 6 }}" y="{{ top + i * cell + cell / 2 + 4 }}" text-anchor="end" class="tick">{{ labels[i][:14] }}</text>
+  {% for j in range(k) %}{% set v = matrix[i][j] %}{% set share = v / (rows[i] or 1) %}
+  <rect x="{{ left + j * cell }}" y="{{ top + i * cell }}" width="{{ cell - 2 }}" height="{{ cell - 2 }}"
+        fill="{{ color(i == j, share) }}"/>
+  <text x="{{ left + j * cell + cell / 2 }}" y="{{ top + i * cell + cell / 2 }}" text-anchor="middle" class="{{ 'num-dark' if share > 0.55 else 'num' }}">{{ v }}</text>
+  <text x="{{ left + j * cell + cell / 2 }}" y="{{ top + i * cell + cell / 2 + 14 }}" text-anchor="middle" class="{{ 'pct-dark' if share > 0.55 else 'pct' }}">{{ "%.0f"|format(share * 100) }}%</text>
+  {% endfor %}{% endfor %}
+</svg>
+"""
+
+_LINE = """
+<svg xmlns="http://www.w3.org/2000/svg" width="{{ w }}" height="{{ h }}" viewBox="0 0 {{ w }} {{ h }}" role="img" aria-label="{{ title }}">
+  <line x1="{{ pad }}" y1="{{ h - pad }}" x2="{{ w - 10 }}" y2="{{ h - pad }}" class="axisline"/>
+  <line x1="{{ pad }}" y1="10" x2="{{ pad }}" y2="{{ h - pad }}" class="axisline"/>
+  <text x="{{ pad - 4 }}" y="16" text-anchor="end" class="tick">{{ "%.3g"|format(ymax) }}</text>
+  <text x="{{ pad - 4 }}" y="{{ h - pad }}" text-anchor="end" class="tick">{{ "%.3g"|format(ymin) }}</text>
+  <text x="{{ w - 10 }}" y="{{ h - pad + 14 }}" text-anchor="end" class="tick">step {{ xmax }}</text>
+  {% for s in series %}
+  <polyline fill="none" stroke="{{ s.color }}" stroke-width="2" points="{{ s.points }}"/>
+  <text x="{{ pad + 8 }}" y="{{ 24 + loop.index0 * 14 }}" class="legend" fill="{{ s.color }}">{{ s.name }}</text>
+  {% endfor %}
+</svg>
+"""
+
+
+def _color(diagonal: bool, share: float) -> str:
+    # green intensity on the diagonal (right), red off it (wrong); share of the true row
+    alpha = 0.08 + 0.85 * max(0.0, min(1.0, share))
+    base = (22, 128, 61) if diagonal else (190, 40, 40)
+    r, g, b = (round(255 - (255 - c) * alpha) for c in base)
+    return f"rgb({r},{g},{b})"
+
+
+def confusion_chart(matrix: list[list[int]], labels: list[str], name: str = "") -> Markup:
+    k = len(labels)
+    cell = 64 if k <= 4 else max(28, 256 // k)
+    left, top = 100, 40
+    rows = [sum(r) for r in matrix]
+    return render_fragment(_CONFUSION, matrix=matrix, labels=[str(x) for x in labels], k=k, cell=cell,
+                           left=left, top=top, w=left + k * cell + 10, h=top + k * cell + 10,
+                           rows=rows, color=_color, name=name)
+
+
+def line_chart(series: list[dict[str, Any]], title: str, w: int = 420, h: int = 180) -> Markup:
+    """``series``: [{"name", "points": [[x, y], ...], "color"}]"""
+    pad = 44
+    xs = [p[0] for s in series for p in s["points"]]
+    ys = [p[1] for s in series for p in s["points"]]
+    if not xs:
+        return Markup("")
+    xmax, ymin, ymax = max(xs) or 1, min(ys), max(ys)
+    span = (ymax - ymin) or 1.0
+
+    def project(p: list[float]) -> str:
+        x = pad + (p[0] / xmax) * (w - pad - 10)
+        y = 10 + (1 - (p[1] - ymin) / span) * (h - pad - 10)
+        return f"{x:.1f},{y:.1f}"
+
+    drawn = [{"name": s["name"], "color": s.get("color", "#2255aa"),
+              "points": " ".join(project(p) for p in s["points"])} for s in series]
+    return render_fragment(_LINE, series=drawn, title=title, w=w, h=h, pad=pad, xmax=xmax, ymin=ymin, ymax=ymax)

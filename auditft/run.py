@@ -1,0 +1,151 @@
+"""One run: validate everything, then tune -> audit -> gate -> report.
+
+Everything a user can get wrong (suite, plugin options, data rows, model path) is checked in
+``prepare`` before the run directory exists, so invalid input leaves nothing behind. After
+that, each phase is recorded in ``state.json``; the report files are written atomically and
+``manifest.json`` last, so a run is complete exactly when its manifest exists.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from auditft import gate
+from auditft.data import SplitData, load_data
+from auditft.errors import AuditftError
+from auditft.fsutil import atomic_write_text
+from auditft.ledger import now_iso
+from auditft.models import ResolvedModel, resolve_model
+from auditft.plugins import PluginManager
+from auditft.records import AuditResult, TuneResult
+from auditft.rundir import create_run_dir, ledger_for, write_state
+from auditft.suite import Suite, load_suite
+
+
+@dataclass
+class RunContext:
+    """What lifecycle hooks see of a run (read-only by convention)."""
+
+    run_id: str
+    run_dir: Path
+    suite: Suite
+    author: str
+    data: SplitData
+    base: ResolvedModel
+    created_at: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Prepared:
+    suite: Suite
+    data: SplitData
+    base: ResolvedModel
+    tuner_options: Any
+    audit_options: dict[str, Any]
+
+
+def author_name(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("AUDITFT_USER") or getpass.getuser()
+
+
+def prepare(suite_path: Path, pm: PluginManager) -> Prepared:
+    """Validate the suite, its plugins' options, every data row and the base model."""
+    suite = load_suite(suite_path, pm)
+    data = load_data(suite)
+    base = resolve_model(suite.model.base, base_dir=suite.source.parent,
+                         trust_remote_code=suite.model.trust_remote_code, revision=suite.model.revision)
+    tuner_options = pm.tuners.get(suite.tuner.kind).options.model_validate(suite.tuner.options)  # type: ignore[union-attr]
+    audit_options = {a.kind: pm.audits.get(a.kind).options.model_validate(a.options)  # type: ignore[union-attr]
+                     for a in suite.audits}
+    return Prepared(suite, data, base, tuner_options, audit_options)
+
+
+def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str) -> dict[str, Any]:
+    """Run the prepared suite; returns the report (``report.json`` content)."""
+    from auditft.inference import ModelSession
+    from auditft.jobs import AuditJob, TuneJob
+    from auditft.report.build import write_reports
+
+    from auditft.progress import quiet_libraries
+
+    quiet_libraries()
+    suite, data, base = prepared.suite, prepared.data, prepared.base
+    run_id, run_dir = create_run_dir(reports, suite.name)
+    created_at = now_iso()
+    ctx = RunContext(run_id, run_dir, suite, author, data, base, created_at)
+    import yaml
+
+    atomic_write_text(run_dir / "suite.yaml", yaml.safe_dump(suite.resolved_dict(), sort_keys=False))
+    write_state(run_dir, "tuning", run_id=run_id, suite=suite.name, author=author, created_at=created_at)
+    ledger = ledger_for(run_dir)
+    ledger.append({"type": "created", "run_id": run_id, "actor": author, "suite": suite.name})
+    try:
+        pm.hook.auditft_run_started(run=ctx)
+        # -- tune ----------------------------------------------------------------------
+        work_dir = run_dir / "work"
+        adapter_dir = run_dir / "adapter"
+        adapter_dir.mkdir()
+        tuner_entry = pm.tuners.get(suite.tuner.kind)
+        tuner = tuner_entry.factory(prepared.tuner_options)  # type: ignore[union-attr]
+        started = time.perf_counter()
+        tuning: TuneResult = tuner.tune(TuneJob(
+            suite=suite, task=suite.task, base=base, data=data, training=suite.tuner.training,
+            options=prepared.tuner_options, seed=suite.seed, adapter_dir=adapter_dir, work_dir=work_dir,
+        ))
+        ctx.timings["tuning"] = round(time.perf_counter() - started, 3)
+        pm.hook.auditft_tuning_finished(run=ctx, tuning=tuning)
+        # -- audit ---------------------------------------------------------------------
+        write_state(run_dir, "auditing")
+        session = ModelSession(tuner=tuner, base=base, data=data, adapter_dir=adapter_dir,
+                               max_length=suite.tuner.training.max_length,
+                               batch_size=suite.tuner.training.eval_batch_size, seed=suite.seed)
+        results: dict[str, AuditResult] = {}
+        started = time.perf_counter()
+        for spec in suite.audits:
+            entry = pm.audits.get(spec.kind)
+            results[spec.kind] = _run_audit(entry, AuditJob(
+                suite=suite, task=suite.task, data=data, options=prepared.audit_options[spec.kind],
+                seed=suite.seed, models=session, work_dir=work_dir,
+            ))
+            pm.hook.auditft_audit_finished(run=ctx, result=results[spec.kind])
+        ctx.timings["auditing"] = round(time.perf_counter() - started, 3)
+        # -- gate + report -------------------------------------------------------------
+        write_state(run_dir, "gating")
+        checks = gate.decide(suite, results, pm.audits)
+        verdict = gate.verdict(checks)
+        write_state(run_dir, "reporting", verdict=verdict)
+        shutil.rmtree(work_dir, ignore_errors=True)  # scratch and checkpoints never leave the run
+        report = write_reports(ctx, pm, tuner_entry, tuning, results, checks, verdict)
+        write_state(run_dir, "complete", verdict=verdict, state=report["state"])
+        ledger.append({"type": "gated", "run_id": run_id, "actor": author, "verdict": verdict,
+                       "report_sha256": report["_report_sha256"]})
+        pm.hook.auditft_run_finished(run=ctx, report={k: v for k, v in report.items() if not k.startswith("_")})
+        return report
+    except BaseException as exc:
+        reason = str(exc) if isinstance(exc, AuditftError) else f"{type(exc).__name__}: {exc}"
+        write_state(run_dir, "failed", error=" ".join(reason.split())[:500])
+        if not isinstance(exc, (AuditftError, KeyboardInterrupt)):
+            (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        raise
+
+
+def _run_audit(entry: Any, job: Any) -> AuditResult:
+    """An audit that raises becomes an ``error`` result; the run goes on and the gate blocks."""
+    started = time.perf_counter()
+    try:
+        result = entry.factory(job.options).run(job)
+        if not isinstance(result, AuditResult):
+            raise TypeError(f"returned {type(result).__name__}, not AuditResult")
+        return result
+    except Exception as exc:  # isolate plugin failures: shown as `error`, never a crash
+        message = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+        return AuditResult(kind=entry.kind, error=f"plugin {entry.plugin!r}: {message}",
+                           seconds=round(time.perf_counter() - started, 3))

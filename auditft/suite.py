@@ -1,0 +1,276 @@
+"""YAML suite -> validated ``Suite`` (pydantic, unknown keys rejected).
+
+Errors are one line: ``<file>: <key path>: <problem>``. Plugin options are validated by the
+pydantic model each plugin registered, so the key path reaches inside them too.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from auditft.errors import SuiteError
+
+if TYPE_CHECKING:
+    from auditft.plugins import PluginManager
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str | int | float) -> float:
+    """'0s', '30m', '24h', '7d', '2w' (or a number of seconds) -> seconds."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"invalid duration {text!r}; use e.g. 0s, 30m, 24h, 7d")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ModelSpec(_Strict):
+    base: str = Field(min_length=1)
+    revision: str | None = None
+    #: off unless the suite turns it on; the report banner says so when on
+    trust_remote_code: bool = False
+
+
+class DataSpec(_Strict):
+    train: str
+    test: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    labels: list[str] | None = None
+    prompt_column: str = "prompt"
+    response_column: str = "response"
+    group_columns: list[str] = Field(default_factory=list)
+    validation_fraction: float = Field(default=0.15, ge=0.0, lt=0.5)
+    #: used only when ``test`` is absent: the share of train split off as the test set
+    test_fraction: float = Field(default=0.2, gt=0.0, lt=0.5)
+    seed: int = 13
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_unique(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if len(value) < 2:
+                raise ValueError("needs at least two labels")
+            if len(set(value)) != len(value):
+                raise ValueError("labels must be unique")
+        return value
+
+
+class TrainingSpec(_Strict):
+    epochs: float = Field(default=3.0, gt=0)
+    max_steps: int | None = Field(default=None, gt=0)
+    learning_rate: float = Field(default=2.0e-4, gt=0)
+    batch_size: int = Field(default=16, ge=1)
+    eval_batch_size: int = Field(default=64, ge=1)
+    gradient_accumulation_steps: int = Field(default=1, ge=1)
+    max_length: int = Field(default=128, ge=8, le=8192)
+    weight_decay: float = Field(default=0.0, ge=0)
+    warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    logging_steps: int = Field(default=10, ge=1)
+    #: defaults to ``data.seed``
+    seed: int | None = None
+
+
+class TunerSpec(_Strict):
+    kind: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+
+
+class GateSpec(_Strict):
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    rationale: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> GateSpec:
+        if (self.min is None) == (self.max is None):
+            raise ValueError("give exactly one of 'min' or 'max'")
+        return self
+
+    @property
+    def op(self) -> str:
+        return "min" if self.min is not None else "max"
+
+    @property
+    def threshold(self) -> float:
+        return float(self.min if self.min is not None else self.max)  # type: ignore[arg-type]
+
+
+class AuditSpec(_Strict):
+    kind: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    gates: list[GateSpec] = Field(default_factory=list)
+    #: a required audit that produces no result blocks the gate
+    required: bool = True
+
+
+class ReleaseSpec(_Strict):
+    review_window: str = "24h"
+    approvals_required: int = Field(default=1, ge=1)
+    four_eyes: bool = True
+    approval_expires: str = "30d"
+
+    @field_validator("review_window", "approval_expires")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class Suite(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    task: Literal["classification", "generation"]
+    description: str = ""
+    model: ModelSpec
+    data: DataSpec
+    tuner: TunerSpec
+    audits: list[AuditSpec] = Field(min_length=1)
+    release: ReleaseSpec = Field(default_factory=ReleaseSpec)
+
+    #: where the suite file lives; data paths resolve against it (not part of the YAML)
+    _source: Path | None = None
+
+    @property
+    def source(self) -> Path:
+        return self._source or Path("suite.yaml")
+
+    @property
+    def seed(self) -> int:
+        return self.tuner.training.seed if self.tuner.training.seed is not None else self.data.seed
+
+    def resolve(self, relative: str) -> Path:
+        path = Path(relative).expanduser()
+        return path if path.is_absolute() else (self.source.parent / path)
+
+    def resolved_dict(self) -> dict[str, Any]:
+        """The suite with data paths made absolute: the copy stored in the run directory."""
+        data = self.model_dump(mode="json", by_alias=True)
+        data["data"]["train"] = str(self.resolve(self.data.train).resolve())
+        if self.data.test:
+            data["data"]["test"] = str(self.resolve(self.data.test).resolve())
+        local = self.resolve(self.model.base)
+        if not self.model.base.startswith("builtin:") and local.exists():
+            data["model"]["base"] = str(local.resolve())
+        return data
+
+
+def load_suite(path: str | Path, pm: PluginManager | None = None) -> Suite:
+    """Read and validate a suite file; with ``pm``, also check kinds, tasks and options."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SuiteError(f"{path}: suite file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError(f"{path}: cannot read suite file: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SuiteError(f"{path}: invalid YAML: {where}{' '.join(str(problem).split())}") from None
+    if not isinstance(raw, dict):
+        raise SuiteError(f"{path}: a suite must be a YAML mapping, got {type(raw).__name__}")
+    suite = parse_suite(raw, path)
+    if pm is not None:
+        check_plugins(suite, pm)
+    return suite
+
+
+def parse_suite(raw: dict[str, Any], path: Path) -> Suite:
+    try:
+        suite = Suite.model_validate(raw)
+    except ValidationError as exc:
+        raise SuiteError(f"{path}: {_first_error(exc)}") from None
+    suite._source = path
+    return suite
+
+
+def check_plugins(suite: Suite, pm: PluginManager) -> None:
+    """Every kind exists, supports the task, accepts its options, declares its gate metrics."""
+    path = suite.source
+    entry = pm.tuners.get(suite.tuner.kind)
+    if entry is None:
+        raise SuiteError(f"{path}: tuner.kind: {_unknown('tuner', suite.tuner.kind, pm.tuners, pm)}")
+    if suite.task not in entry.tasks:
+        raise SuiteError(
+            f"{path}: tuner.kind: tuner {entry.kind!r} does not support task {suite.task!r} "
+            f"(supports: {', '.join(entry.tasks)})"
+        )
+    _validate_options(entry.options, suite.tuner.options, path, "tuner.options")
+    seen: set[str] = set()
+    for i, audit in enumerate(suite.audits):
+        where = f"{path}: audits[{i}]"
+        if audit.kind in seen:
+            raise SuiteError(f"{where}.kind: audit {audit.kind!r} appears twice")
+        seen.add(audit.kind)
+        aentry = pm.audits.get(audit.kind)
+        if aentry is None:
+            raise SuiteError(f"{where}.kind: {_unknown('audit', audit.kind, pm.audits, pm)}")
+        if suite.task not in aentry.tasks:
+            raise SuiteError(
+                f"{where}.kind: audit {aentry.kind!r} does not support task {suite.task!r} "
+                f"(supports: {', '.join(aentry.tasks)})"
+            )
+        _validate_options(aentry.options, audit.options, path, f"audits[{i}].options")
+        for j, gate in enumerate(audit.gates):
+            if gate.metric not in aentry.metrics:
+                known = ", ".join(sorted(aentry.metrics)) or "none"
+                raise SuiteError(
+                    f"{where}.gates[{j}].metric: audit {audit.kind!r} has no metric "
+                    f"{gate.metric!r} (known: {known})"
+                )
+
+
+def _validate_options(model: type[BaseModel], options: dict[str, Any], path: Path, key: str) -> BaseModel:
+    try:
+        return model.model_validate(options)
+    except ValidationError as exc:
+        raise SuiteError(f"{path}: {_first_error(exc, key)}") from None
+
+
+def _unknown(what: str, kind: str, registry: Any, pm: PluginManager) -> str:
+    known = ", ".join(e.kind for e in registry) or "none"
+    message = f"unknown {what} {kind!r} (known: {known})"
+    hint = pm.failure_for(kind)
+    return f"{message}; {hint}" if hint else message
+
+
+def _first_error(exc: ValidationError, prefix: str = "") -> str:
+    """``prefix.loc: message`` for the first error, counting the rest."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = _loc(first["loc"])
+    message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    where = ".".join(part for part in (prefix, loc) if part)
+    if loc.startswith("[") and prefix:
+        where = prefix + loc
+    return f"{where}: {message}" if where else message
+
+
+def _loc(parts: tuple[Any, ...]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out

@@ -1,0 +1,120 @@
+"""Helpers for plugin authors and for auditft's own tests.
+
+* ``isolated_plugin_manager()``: built-ins only, no entry points, no environment.
+* ``registered(pm, plugin, name)``: register a plugin for the duration of a ``with`` block.
+* ``tiny_classifier(path)`` / ``tiny_causal_lm(path)``: tiny random models saved as
+  safetensors with a real tokenizer, built in-process (no hub, seconds on a CPU).
+* ``toy_classification_data(dir)``: a small learnable dataset with group columns.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from auditft.plugins import PluginManager, make_plugin_manager
+
+#: words of the toy task: the label is decided by which list dominates a sentence
+POSITIVE = ["severe", "sudden", "crushing", "unresponsive", "bleeding", "collapse", "seizure", "stroke"]
+NEGATIVE = ["mild", "chronic", "stable", "routine", "refill", "followup", "checkup", "minor"]
+FILLER = ["patient", "reports", "pain", "since", "yesterday", "with", "and", "the", "no", "history",
+          "of", "fever", "cough", "today", "noted", "at", "home", "visit", "for"]
+
+
+def isolated_plugin_manager() -> PluginManager:
+    """A plugin manager with the built-ins only: what a test of one plugin should start from."""
+    return make_plugin_manager(entry_points=False, env={})
+
+
+@contextmanager
+def registered(pm: PluginManager, plugin: Any, name: str | None = None) -> Iterator[str]:
+    """Register ``plugin`` for the block; registries are rebuilt on entry and exit."""
+    plugin_name = pm.register(plugin, name=name)
+    assert plugin_name is not None
+    pm._tuners = pm._audits = None
+    try:
+        yield plugin_name
+    finally:
+        pm.unregister(name=plugin_name)
+        pm._tuners = pm._audits = None
+
+
+def _vocab() -> list[str]:
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'\"-/<>()&=")
+    return special + sorted(set(POSITIVE + NEGATIVE + FILLER)) + chars + [f"##{c}" for c in chars if c.isalnum()]
+
+
+def tiny_classifier(path: Path, *, hidden: int = 32, layers: int = 2) -> Path:
+    """A random 2-layer BERT (about 40k parameters) with a WordPiece tokenizer, saved as
+    safetensors in ``path``. Loads like any local model: ``model.base: <path>``."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = {token: i for i, token in enumerate(_vocab())}
+    tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=True)
+    config = BertConfig(vocab_size=len(_vocab()), hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=2, intermediate_size=hidden * 2, max_position_embeddings=128)
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+    return path
+
+
+def toy_classification_data(directory: Path, *, n_train: int = 240, n_test: int = 120, seed: int = 0,
+                            text_override: dict[int, str] | None = None) -> tuple[Path, Path]:
+    """Write ``train.jsonl`` and ``test.jsonl``: label ``urgent`` when urgent words dominate.
+    Group columns ``sex`` and ``band`` are independent of the label."""
+    rng = random.Random(seed)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def row(i: int) -> dict[str, Any]:
+        urgent = rng.random() < 0.5
+        words = rng.sample(FILLER, 4) + rng.sample(POSITIVE if urgent else NEGATIVE, 2)
+        rng.shuffle(words)
+        return {"text": " ".join(words), "label": "urgent" if urgent else "routine",
+                "sex": rng.choice(["female", "male"]), "band": rng.choice(["young", "old"])}
+
+    paths = []
+    for name, n in (("train.jsonl", n_train), ("test.jsonl", n_test)):
+        rows = [row(i) for i in range(n)]
+        if name == "test.jsonl" and text_override:
+            for i, text in text_override.items():
+                rows[i]["text"] = text
+        path = directory / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def write_suite(path: Path, **overrides: Any) -> Path:
+    """Write a suite YAML for the toy task (``model_dir`` and data paths given as overrides)."""
+    import yaml
+
+    suite: dict[str, Any] = {
+        "name": "toy",
+        "task": "classification",
+        "model": {"base": str(overrides.pop("model_dir", "model"))},
+        "data": {"train": "train.jsonl", "test": "test.jsonl", "labels": ["routine", "urgent"],
+                 "group_columns": ["sex", "band"], "validation_fraction": 0.1, "seed": 7},
+        "tuner": {"kind": "lora", "options": {"r": 4, "alpha": 8, "dropout": 0.0},
+                  "training": {"epochs": 4, "learning_rate": 0.02, "batch_size": 8, "max_length": 32,
+                               "eval_batch_size": 64, "logging_steps": 5}},
+        "audits": [{"kind": "accuracy", "gates": [
+            {"metric": "accuracy", "min": 0.6, "rationale": "toy threshold"},
+            {"metric": "accuracy_delta", "min": -1.0, "rationale": "toy threshold"}]}],
+        "release": {"review_window": "0s"},
+    }
+    for key, value in overrides.items():
+        suite[key] = value
+    path = Path(path)
+    path.write_text(yaml.safe_dump(suite, sort_keys=False), encoding="utf-8")
+    return path
