@@ -64,6 +64,7 @@ def train(job: TuneJob, model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any 
         report_to="none",
         disable_tqdm=not progress_enabled(),
         dataloader_num_workers=0,
+        dataloader_pin_memory=_cuda(),
     )
     trainer = Trainer(
         model=model,
@@ -96,3 +97,9 @@ def train(job: TuneJob, model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any 
 
 def adapter_size(adapter_dir: Path) -> int:
     return sum(p.stat().st_size for p in Path(adapter_dir).rglob("*") if p.is_file())
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
