@@ -25,7 +25,8 @@ from auditft.ledger import now_iso
 from auditft.models import ResolvedModel, resolve_model
 from auditft.plugins import PluginManager
 from auditft.records import AuditResult, TuneResult
-from auditft.rundir import create_run_dir, ledger_for, write_state
+from auditft.rundir import create_run_dir, write_state
+from auditft.signoff import bound_artefacts, record
 from auditft.suite import Suite, load_suite
 
 
@@ -85,8 +86,7 @@ def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str
 
     atomic_write_text(run_dir / "suite.yaml", yaml.safe_dump(suite.resolved_dict(), sort_keys=False))
     write_state(run_dir, "tuning", run_id=run_id, suite=suite.name, author=author, created_at=created_at)
-    ledger = ledger_for(run_dir)
-    ledger.append({"type": "created", "run_id": run_id, "actor": author, "suite": suite.name})
+    record(run_dir, {"type": "created", "run_id": run_id, "actor": author, "suite": suite.name})
     try:
         pm.hook.auditft_run_started(run=ctx)
         # -- tune ----------------------------------------------------------------------
@@ -124,9 +124,9 @@ def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str
         write_state(run_dir, "reporting", verdict=verdict)
         shutil.rmtree(work_dir, ignore_errors=True)  # scratch and checkpoints never leave the run
         report = write_reports(ctx, pm, tuner_entry, tuning, results, checks, verdict)
+        record(run_dir, {"type": "gated", "run_id": run_id, "actor": author, "verdict": verdict,
+                         "report_sha256": report["_report_sha256"], "artefacts": bound_artefacts(run_dir)})
         write_state(run_dir, "complete", verdict=verdict, state=report["state"])
-        ledger.append({"type": "gated", "run_id": run_id, "actor": author, "verdict": verdict,
-                       "report_sha256": report["_report_sha256"]})
         pm.hook.auditft_run_finished(run=ctx, report={k: v for k, v in report.items() if not k.startswith("_")})
         return report
     except BaseException as exc:

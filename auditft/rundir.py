@@ -79,27 +79,13 @@ def run_status(run_dir: Path) -> dict[str, Any]:
         info["state"] = "failed" if state["phase"] == "failed" else "incomplete"
         info["waiting_for"] = state.get("error") or f"run stopped during {state['phase']}"
         return info
-    events = ledger_for(run_dir).events(run_id)
-    types = [e.get("type") for e in events]
-    verdict = state.get("verdict")
-    if "released" in types:
-        info["state"] = "released"
-    elif "rejected" in types:
-        info["state"] = "rejected"
-    elif "approved" in types:
-        info["state"] = "approved"
-    elif verdict == "passed":
-        info["state"] = "awaiting_review"
-    else:
-        info["state"] = "blocked"
-    info["verdict"] = verdict
-    info["waiting_for"] = {
-        "blocked": "failed checks must be fixed (re-run) or waived by a reviewer",
-        "awaiting_review": "reviewer approval",
-        "approved": "the review window, then `auditft release`",
-        "rejected": "nothing: rejected",
-        "released": "nothing: released",
-    }[info["state"]]
+    from auditft.signoff import load_review, utcnow
+
+    review = load_review(run_dir)
+    info["verdict"] = state.get("verdict")
+    info["state"] = review.state()
+    info["waiting_for"] = review.waiting_for(utcnow())
+    info["approvals"] = [a["actor"] for a in review.approvals]
     return info
 
 

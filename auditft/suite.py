@@ -124,6 +124,10 @@ class ReleaseSpec(_Strict):
     approvals_required: int = Field(default=1, ge=1)
     four_eyes: bool = True
     approval_expires: str = "30d"
+    #: reviewer name -> base64 ed25519 public key (``auditft keygen``); listed reviewers must sign
+    reviewer_keys: dict[str, str] = Field(default_factory=dict)
+    #: when true, every reviewer must be listed in ``reviewer_keys`` and sign
+    require_signatures: bool = False
 
     @field_validator("review_window", "approval_expires")
     @classmethod

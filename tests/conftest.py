@@ -31,3 +31,46 @@ def toy(tmp_path: Path, tiny_model_dir: Path):
     toy_classification_data(tmp_path)
     suite = write_suite(tmp_path / "suite.yaml", model_dir=tiny_model_dir)
     return tmp_path, suite
+
+
+@pytest.fixture(scope="session")
+def reports_template(tmp_path_factory, tiny_model_dir):
+    """One reports directory with two finished runs on the tiny model: one whose gate
+    passed (``passed``) and one blocked by an impossible threshold (``blocked``)."""
+    from auditft.plugins import make_plugin_manager
+    from auditft.run import execute, prepare
+
+    directory = tmp_path_factory.mktemp("runs")
+    toy_classification_data(directory)
+    reports = directory / "reports"
+    pm = make_plugin_manager(entry_points=False, env={})
+    runs = {}
+    from auditft.signing import generate_keypair
+
+    key, public = generate_keypair(directory / "keys", "signer")
+    passed = write_suite(directory / "passed.yaml", model_dir=tiny_model_dir, name="passed",
+                         release={"review_window": "24h", "reviewer_keys": {"signer": public}})
+    runs["passed"] = execute(prepare(passed, pm), pm, reports=reports, author="alice")["run_id"]
+    blocked = write_suite(directory / "blocked.yaml", model_dir=tiny_model_dir, name="blocked", audits=[
+        {"kind": "accuracy", "gates": [
+            {"metric": "accuracy", "min": 0.6, "rationale": "toy"},
+            {"metric": "macro_f1", "min": 0.9999, "rationale": "impossible on purpose"}]}])
+    runs["blocked"] = execute(prepare(blocked, pm), pm, reports=reports, author="alice")["run_id"]
+    return reports, runs, key
+
+
+@pytest.fixture
+def runs(tmp_path, reports_template):
+    """A private copy of the template reports directory: tests may approve, tamper, release."""
+    import shutil
+
+    source, ids, _ = reports_template
+    reports = tmp_path / "reports"
+    shutil.copytree(source, reports)
+    return {name: reports / run_id for name, run_id in ids.items()}
+
+
+@pytest.fixture
+def signer_key(reports_template):
+    """The private key of reviewer ``signer``, listed in the ``passed`` run's release policy."""
+    return reports_template[2]

@@ -21,9 +21,9 @@ plus a hidden age term and a little judgement noise, cross a threshold.  Consequ
 * Exactly ``round(0.04 * n)`` labels per split are flipped afterwards (planted noise).
 
 Demographics are allocated by exact quotas per split (so small groups are guaranteed
-enough test rows) and ethnicity is drawn independently of everything else: labels are
-independent of ethnicity given the clinical content.  Standard library only; the same
-seed gives byte-identical files.
+enough test rows).  Ethnicity is never used to write a note and is dealt out evenly within
+each label (and noise) stratum, so labels are independent of ethnicity given the clinical
+content.  Standard library only; the same seed gives byte-identical files.
 
     python suites/data/make_triage.py [--out DIR] [--seed 13] [--n-train 2400] [--n-test 600]
 """
@@ -38,7 +38,7 @@ AGE_BAND = {"18-39": 0.34, "40-64": 0.38, "65+": 0.28}
 ETHNICITY = {"white": 0.45, "hispanic": 0.19, "black": 0.15, "asian": 0.12, "other": 0.09}
 AGE_RANGE = {"18-39": (18, 39), "40-64": (40, 64), "65+": (65, 94)}
 AGE_WEIGHT = {"18-39": -0.4, "40-64": 0.0, "65+": 0.7}  # hidden: applied even if age is unwritten
-THRESHOLD, JUDGEMENT_SD, NOISE_RATE = 2.6, 0.4, 0.04
+THRESHOLD, JUDGEMENT_SD, NOISE_RATE = 2.75, 0.4, 0.04
 
 # name: (ways to say it, red flags, reassuring features, relevant history, extra weight if 65+)
 # "F:" history items only apply to women under 50.
@@ -139,7 +139,7 @@ def vital(rng, kind, level):
     else:
         v = {"normal": r(14, 20), "borderline": r(22, 26), "critical": r(30, 40)}[level]
         text = rng.choice(["RR {}", "resp {}"]).format(v)
-    return text, {"normal": -0.3, "borderline": 0.7, "critical": 2.5}[level]
+    return text, {"normal": -0.3, "borderline": 0.7, "critical": 3.0}[level]
 
 
 def pick(rng, weights):
@@ -247,27 +247,26 @@ def quota(rng, n, shares):
 
 def make_split(rng, n, start, seen):
     joint = {(s, a): ps * pa for s, ps in SEX.items() for a, pa in AGE_BAND.items()}
-    demo, eth = quota(rng, n, joint), quota(rng, n, ETHNICITY)
     rows = []
-    for i in range(n):
-        sex, band = demo[i]
+    for i, (sex, band) in enumerate(quota(rng, n, joint)):
         text, label = make_note(rng, sex, band)
         while text in seen:  # exact duplicates (within or across splits) are regenerated
             text, label = make_note(rng, sex, band)
         seen.add(text)
         rows.append({"id": f"t{start + i:05d}", "text": text, "label": label,
-                     "sex": sex, "age_band": band, "ethnicity": eth[i]})
+                     "sex": sex, "age_band": band, "ethnicity": None})
     # planted label noise: an exact, seeded fraction of rows gets the opposite label
-    flipped = rng.sample(range(n), round(NOISE_RATE * n))
-    for i in flipped:
+    flipped = set(rng.sample(range(n), round(NOISE_RATE * n)))
+    for i in sorted(flipped):
         rows[i]["label"] = "routine" if rows[i]["label"] == "urgent" else "urgent"
+    # Ethnicity never touches the text.  It is dealt out by quota within each (label, flipped)
+    # stratum, so every group gets the same urgent rate and its fair share of noisy rows: a
+    # fairness audit should then see no label or noise gap that chance alone put there.
+    for stratum in [(lab, f) for lab in ("urgent", "routine") for f in (False, True)]:
+        idx = [i for i in range(n) if (rows[i]["label"], i in flipped) == stratum]
+        for i, eth in zip(idx, quota(rng, len(idx), ETHNICITY)):
+            rows[i]["ethnicity"] = eth
     return rows, len(flipped)
-
-
-def write_jsonl(path, rows):
-    # fixed key order, "\n" line ends and UTF-8 so reruns are byte-identical
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
 def counts(rows, key):
@@ -282,13 +281,14 @@ def main(argv=None):
     ap.add_argument("--n-test", type=int, default=600)
     args = ap.parse_args(argv)
     rng, seen = random.Random(args.seed), set()
-    train = make_split(rng, args.n_train, 1, seen)
-    test = make_split(rng, args.n_test, args.n_train + 1, seen)
+    splits = {"train": make_split(rng, args.n_train, 1, seen)}
+    splits["test"] = make_split(rng, args.n_test, args.n_train + 1, seen)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(args.out / "train.jsonl", train[0])
-    write_jsonl(args.out / "test.jsonl", test[0])
-    # Summary for the data card (README.md beside the data, maintained by hand).
-    for name, (rows, n_flip) in (("train", train), ("test", test)):
+    for name, (rows, n_flip) in splits.items():
+        # fixed key order, "\n" line ends and UTF-8, so reruns are byte-identical
+        with open(args.out / f"{name}.jsonl", "w", encoding="utf-8", newline="\n") as f:
+            f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        # summary for the hand-maintained data card (README.md beside the data)
         print(f"{name}: {len(rows)} rows, {n_flip} labels flipped ({n_flip / len(rows):.1%})")
         for key in ("label", "sex", "age_band", "ethnicity"):
             print(f"  {key}: {counts(rows, key)}")

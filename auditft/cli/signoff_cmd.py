@@ -1,0 +1,63 @@
+"""``auditft approve|reject|waive RUN_DIR``: people's decisions, on the record.
+
+Exit 0 recorded, 4 refused by policy (the line says why), 6 integrity failure, 2 not a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+RUN_DIR = click.Path(path_type=Path, file_okay=False, exists=False)
+KEY_HELP = "ed25519 private key (from `auditft keygen`) to sign the event; required for reviewers listed in the policy."
+
+
+@click.command(name="approve")
+@click.argument("run_dir", type=RUN_DIR)
+@click.option("--reviewer", required=True, help="Who approves.")
+@click.option("--comment", required=True, help="What they checked, in their words.")
+@click.option("--key", type=click.Path(path_type=Path, dir_okay=False, exists=True), help=KEY_HELP)
+def approve_command(run_dir: Path, reviewer: str, comment: str, key: Path | None) -> None:
+    """Approve RUN_DIR: binds to the sha256 of its report content and adapter files."""
+    from auditft.report.rerender import rerender
+    from auditft.signoff import approve
+
+    event = approve(run_dir, reviewer, comment, key=key)
+    rerender(run_dir)
+    click.echo(f"approved by {reviewer} (ledger seq {event['seq']}); report {event['report_sha256'][:12]}..., "
+               f"{sum(1 for k in event['artefacts'] if k.startswith('adapter/'))} adapter files bound")
+
+
+@click.command(name="reject")
+@click.argument("run_dir", type=RUN_DIR)
+@click.option("--reviewer", required=True)
+@click.option("--comment", required=True, help="Why it must not ship.")
+@click.option("--key", type=click.Path(path_type=Path, dir_okay=False, exists=True), help=KEY_HELP)
+def reject_command(run_dir: Path, reviewer: str, comment: str, key: Path | None) -> None:
+    """Reject RUN_DIR: it can no longer be approved or released."""
+    from auditft.report.rerender import rerender
+    from auditft.signoff import reject
+
+    event = reject(run_dir, reviewer, comment, key=key)
+    rerender(run_dir)
+    click.echo(f"rejected by {reviewer} (ledger seq {event['seq']})")
+
+
+@click.command(name="waive")
+@click.argument("run_dir", type=RUN_DIR)
+@click.argument("check")
+@click.option("--reviewer", required=True)
+@click.option("--reason", required=True, help="Why the failed check is acceptable; shown in the report.")
+@click.option("--key", type=click.Path(path_type=Path, dir_okay=False, exists=True), help=KEY_HELP)
+def waive_command(run_dir: Path, check: str, reviewer: str, reason: str, key: Path | None) -> None:
+    """Accept one non-passing CHECK (AUDIT:METRIC, or METRIC when unique), on the record."""
+    from auditft.report.rerender import rerender
+    from auditft.signoff import waive
+
+    event = waive(run_dir, check, reviewer, reason, key=key)
+    rerender(run_dir)
+    click.echo(f"waived {event['check']} ({event['status']}) by {reviewer} (ledger seq {event['seq']})")
+
+
+commands = (approve_command, reject_command, waive_command)

@@ -1,0 +1,108 @@
+"""Release: copy exactly the approved bytes out of quarantine, and record it.
+
+Refused (exit 4) until approvals >= required (live, unexpired, bound to the current bytes),
+no rejection stands, every non-passing check is waived and the review window has passed.
+Refused (exit 6) when the ledger or any artefact no longer matches the record. The copy is
+made into a temporary directory, re-hashed, then renamed into place, so a release
+directory either holds the complete approved set or does not exist. An existing release is
+never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from auditft.data import sha256_file
+from auditft.errors import IntegrityError, RefusedError, RunDirError
+from auditft.fsutil import atomic_write_text
+from auditft.signoff import bound_artefacts, ensure_intact, load_review, record, run_lock, utcnow
+
+#: what leaves quarantine: the adapter, the evidence, and the sign-off record
+SHIPPED = ("adapter", "report.json", "report.html", "model_card.md", "manifest.json", "suite.yaml")
+
+
+def releasable(run_dir: Path, now: datetime) -> list[str]:
+    """Reasons the run cannot be released yet (empty when it can)."""
+    review = load_review(run_dir)
+    reasons = []
+    if review.released:
+        reasons.append(f"already released to {review.released.get('destination')}")
+    if review.rejections:
+        reasons.append(f"rejected by {review.rejections[-1]['actor']!r}")
+    if review.unwaived():
+        reasons.append(f"checks neither passed nor waived: {', '.join(review.unwaived())}")
+    current = bound_artefacts(run_dir)
+    live = [a for a in review.live_approvals(now) if a.get("artefacts") == current]
+    expired = len(review.approvals) - len(review.live_approvals(now))
+    need = review.policy["approvals_required"]
+    if len(live) < need:
+        detail = f" ({expired} expired)" if expired else ""
+        reasons.append(f"{len(live)} of {need} required approvals{detail}")
+    if now < review.window_ends():
+        remaining = review.window_ends() - now
+        reasons.append(f"the review window ends {review.window_ends():%Y-%m-%d %H:%M:%S} UTC "
+                       f"({_human(remaining.total_seconds())} from now)")
+    return reasons
+
+
+def release(run_dir: Path, to: Path, *, actor: str, when: datetime | None = None) -> Path:
+    from auditft.report.rerender import rerender
+
+    run_dir = Path(run_dir)
+    now = when or utcnow()
+    with run_lock(run_dir):
+        review = load_review(run_dir)
+        ensure_intact(run_dir)
+        reasons = releasable(run_dir, now)
+        if reasons:
+            raise RefusedError("not releasable: " + "; ".join(reasons))
+        destination = Path(to) / review.report["suite"] / run_dir.name
+        if destination.exists():
+            raise RefusedError(f"{destination}: a release already exists there; refusing to overwrite it")
+        if destination.resolve().parent.parent != Path(to).resolve():
+            raise RunDirError(f"{destination}: escapes the release directory")
+        staging = destination.with_name(f".{destination.name}.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for name in SHIPPED:
+            source = run_dir / name
+            if source.is_dir():
+                shutil.copytree(source, staging / name)
+            elif source.exists():
+                shutil.copy2(source, staging / name)
+        approved = review.live_approvals(now)[-1]["artefacts"]
+        for rel, digest in approved.items():
+            if rel.split("/")[0] in SHIPPED and sha256_file(staging / rel) != digest:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise IntegrityError(f"{staging / rel}: copied bytes differ from the approved bytes")
+        staging.rename(destination)
+        record(run_dir, {"type": "released", "run_id": run_dir.name, "actor": actor,
+                         "destination": str(destination.resolve()), "artefacts": approved}, when=now)
+        # the release carries the complete sign-off record, its own release event included,
+        # and an HTML whose banner says RELEASED (report.json, the signed content, is unchanged)
+        from auditft.signoff import run_events
+
+        atomic_write_text(destination / "signoff.jsonl",
+                          "".join(json.dumps(e, sort_keys=True, ensure_ascii=False) + "\n" for e in run_events(run_dir)))
+        rerender(run_dir)
+        shutil.copy2(run_dir / "report.html", destination / "report.html")
+        return destination
+
+
+def _human(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    return " ".join(p for p in parts if p) or f"{seconds}s"
+
+
+def describe(run_dir: Path, now: datetime | None = None) -> dict[str, Any]:
+    review = load_review(run_dir)
+    now = now or utcnow()
+    return {"state": review.state(), "waiting_for": review.waiting_for(now),
+            "approvals": [a["actor"] for a in review.live_approvals(now)],
+            "window_ends": review.window_ends().strftime("%Y-%m-%dT%H:%M:%SZ")}

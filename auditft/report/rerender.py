@@ -1,0 +1,31 @@
+"""``auditft report RUN_DIR``: rebuild ``report.html`` from ``report.json`` and the ledger.
+
+The banner and the sign-off record show the state as of rendering; the numbers come only
+from ``report.json``, whose sha256 is what approvals bind to.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from auditft.fsutil import atomic_write_text
+
+
+def rerender(run_dir: Path, *, state: str | None = None) -> Path:
+    from auditft.plugins import make_plugin_manager
+    from auditft.report.html import render_html
+    from auditft.signoff import load_review, utcnow
+
+    review = load_review(run_dir)
+    now = utcnow()
+    info = {
+        "events": [e for e in review.events if e.get("type") in ("approved", "rejected", "waived", "released")],
+        "waivers": review.waivers,
+        "approvals": [a["actor"] for a in review.live_approvals(now)],
+        "waiting_for": review.waiting_for(now),
+        "window_ends": review.window_ends().strftime("%Y-%m-%d %H:%M:%S UTC"),
+    }
+    html = render_html(review.report, make_plugin_manager(), state=state or review.state(), review=info)
+    path = Path(run_dir) / "report.html"
+    atomic_write_text(path, html)
+    return path

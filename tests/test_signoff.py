@@ -1,0 +1,239 @@
+"""The whole sign-off story: approvals, four-eyes, waivers, the review window, release,
+tampering with bytes and with the ledger."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from auditft import signoff
+from auditft.cli import cli
+from auditft.ledger import parse_iso
+from auditft.release import release, releasable
+
+
+def invoke(*args: str, env: dict | None = None):
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
+
+
+def _gate_time(run_dir: Path):
+    return parse_iso(signoff.load_review(run_dir).gated["time"])
+
+
+def test_the_whole_story(runs, tmp_path, monkeypatch):
+    run = runs["passed"]
+    registry = tmp_path / "registry"
+    assert json.loads((run / "report.json").read_text())["verdict"] == "passed"
+    # the author may not approve their own run (four-eyes)
+    result = invoke("approve", run, "--reviewer", "alice", "--comment", "mine")
+    assert result.exit_code == 4 and "four-eyes" in result.output
+    # a reviewer approves; the approval binds to the report and adapter hashes
+    result = invoke("approve", run, "--reviewer", "bob", "--comment", "read the report, fine")
+    assert result.exit_code == 0, result.output
+    approval = signoff.load_review(run).approvals[0]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert approval["report_sha256"] == manifest["artefacts"]["report.json"]
+    assert {k: v for k, v in approval["artefacts"].items() if k.startswith("adapter/")} == {
+        f"adapter/{k}": v for k, v in manifest["adapter"].items()}
+    assert invoke("approve", run, "--reviewer", "bob", "--comment", "again").exit_code == 4
+    # before the review window ends, release is refused and says why
+    result = invoke("release", run, "--to", registry)
+    assert result.exit_code == 4 and "review window ends" in result.output
+    assert not registry.exists()
+    # the window passes (injected clock)
+    later = _gate_time(run) + timedelta(hours=25)
+    monkeypatch.setattr(signoff, "utcnow", lambda: later)
+    import auditft.release as release_module
+
+    monkeypatch.setattr(release_module, "utcnow", lambda: later)
+    result = invoke("release", run, "--to", registry)
+    assert result.exit_code == 0, result.output
+    shipped = registry / "passed" / run.name
+    assert (shipped / "adapter" / "adapter_model.safetensors").read_bytes() == (
+        run / "adapter" / "adapter_model.safetensors").read_bytes()
+    assert "RELEASED" in (shipped / "report.html").read_text()
+    assert [json.loads(line)["type"] for line in (shipped / "signoff.jsonl").read_text().splitlines()] == [
+        "created", "gated", "approved", "released"]
+    # releasing again is refused and never overwrites
+    assert invoke("release", run, "--to", registry).exit_code == 4
+    assert invoke("status", run, "--format", "json").output and json.loads(
+        invoke("status", run, "--format", "json").output)["state"] == "released"
+    # one adapter byte changed: verify and release both exit 6
+    weights = run / "adapter" / "adapter_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    result = invoke("verify", run)
+    assert result.exit_code == 6 and "adapter/adapter_model.safetensors: bytes changed" in result.output
+    assert invoke("release", run, "--to", tmp_path / "elsewhere").exit_code == 6
+
+
+def test_release_requires_approvals_and_refuses_changed_bytes(runs, tmp_path, monkeypatch):
+    run = runs["passed"]
+    later = _gate_time(run) + timedelta(days=2)
+    reasons = releasable(run, later)
+    assert reasons == ["0 of 1 required approvals"]
+    signoff.approve(run, "bob", "ok", when=later)
+    assert releasable(run, later) == []
+    # approval expiry (30d default)
+    assert any("expired" in r for r in releasable(run, later + timedelta(days=31)))
+    (run / "model_card.md").write_text("tampered")
+    with pytest.raises(Exception) as info:
+        release(run, tmp_path / "reg", actor="carol", when=later)
+    assert getattr(info.value, "exit_code", None) == 6
+
+
+def test_blocked_run_needs_waivers_before_approval(runs):
+    run = runs["blocked"]
+    report = json.loads((run / "report.json").read_text())
+    assert report["verdict"] == "blocked"
+    result = invoke("approve", run, "--reviewer", "bob", "--comment", "ok")
+    assert result.exit_code == 4 and "accuracy:macro_f1" in result.output
+    assert invoke("waive", run, "accuracy:accuracy", "--reviewer", "bob", "--reason", "x").exit_code == 4  # passed
+    assert invoke("waive", run, "macro_f1", "--reviewer", "alice", "--reason", "x").exit_code == 4  # four-eyes
+    result = invoke("waive", run, "macro_f1", "--reviewer", "carol", "--reason", "toy data, known <b>limit</b>")
+    assert result.exit_code == 0, result.output
+    html = (run / "report.html").read_text()
+    assert "WAIVED by carol" in html and "known &lt;b&gt;limit&lt;/b&gt;" in html
+    assert invoke("approve", run, "--reviewer", "bob", "--comment", "with the waiver").exit_code == 0
+    assert json.loads(invoke("status", run, "--format", "json").output)["state"] == "approved"
+
+
+def test_rejection_stands(runs, tmp_path):
+    run = runs["passed"]
+    assert invoke("reject", run, "--reviewer", "dave", "--comment", "not convinced").exit_code == 0
+    result = invoke("approve", run, "--reviewer", "bob", "--comment", "ok")
+    assert result.exit_code == 4 and "rejected by 'dave'" in result.output
+    assert "REJECTED" in (run / "report.html").read_text()
+
+
+def _ledger_lines(run: Path) -> tuple[Path, list[str]]:
+    path = run.parent / "ledger.jsonl"
+    return path, path.read_text().splitlines()
+
+
+@pytest.mark.parametrize("tamper", ["edit", "delete-middle", "delete-last"])
+def test_ledger_tampering_is_detected(runs, tamper):
+    run = runs["passed"]
+    signoff.reject(run, "dave", "no")  # the last line: a rejection someone may want gone
+    path, lines = _ledger_lines(run)
+    if tamper == "edit":
+        event = json.loads(lines[2])
+        event["actor"] = "mallory"
+        lines[2] = json.dumps(event, sort_keys=True)
+    elif tamper == "delete-middle":
+        del lines[1]
+    else:
+        del lines[-1]
+    path.write_text("\n".join(lines) + "\n")
+    result = invoke("verify", run)
+    assert result.exit_code == 6, result.output
+    expected = {"edit": "line 3: content does not match its hash",
+                "delete-middle": "line 2: does not link",
+                "delete-last": "(rejected by dave)"}[tamper]
+    assert expected in result.output
+    # and no approval is accepted on a broken ledger
+    assert invoke("approve", run, "--reviewer", "bob", "--comment", "ok").exit_code == 6
+
+
+def test_hmac_key_makes_reforging_detectable(runs, monkeypatch):
+    run = runs["passed"]
+    monkeypatch.setenv("AUDITFT_LEDGER_KEY", "s3cret")
+    # lines written before the key was set are reported: the key must be set from the start
+    assert "HMAC missing" in invoke("verify", run).output
+    path, lines = _ledger_lines(run)
+    from auditft.ledger import Ledger
+
+    rebuilt = Ledger(path.with_name("rebuilt.jsonl"), key=b"s3cret")
+    for line in lines:
+        event = json.loads(line)
+        rebuilt.append({k: v for k, v in event.items() if k not in ("seq", "time", "prev", "hash", "hmac")})
+    assert rebuilt.verify() == []
+    forged = Ledger(rebuilt.path, key=b"wrong-key")
+    assert forged.verify()[0].problem.startswith("HMAC missing or wrong")
+
+
+def test_listed_reviewer_must_sign_and_forgery_is_caught(runs, tmp_path, signer_key):
+    run = runs["passed"]
+    from auditft.signing import generate_keypair
+
+    eve_key, _ = generate_keypair(tmp_path / "keys", "eve")
+    result = invoke("approve", run, "--reviewer", "signer", "--comment", "ok")
+    assert result.exit_code == 4 and "sign with --key" in result.output
+    result = invoke("approve", run, "--reviewer", "signer", "--comment", "ok", "--key", eve_key)
+    assert result.exit_code == 4 and "not the key listed" in result.output
+    result = invoke("approve", run, "--reviewer", "signer", "--comment", "ok", "--key", signer_key)
+    assert result.exit_code == 0, result.output
+    assert invoke("verify", run).exit_code == 0
+    assert "[ed25519-signed]" in (run / "report.html").read_text()
+    # someone who can rewrite every file forges a second approval by 'signer' with eve's key:
+    # the chain is rebuilt consistently, but the signature does not match the listed key
+    from auditft.signing import sign
+
+    forged = {"type": "approved", "run_id": run.name, "actor": "signer", "comment": "forged",
+              "report_sha256": "x", "artefacts": signoff.bound_artefacts(run)}
+    forged["signature"] = sign(forged, eve_key)
+    signoff.record(run, forged)
+    result = invoke("verify", run)
+    assert result.exit_code == 6 and "lacks a valid signature by their listed key" in result.output
+
+
+def test_policy_is_bound_content(runs):
+    run = runs["passed"]
+    report = json.loads((run / "report.json").read_text())
+    report["release"]["four_eyes"] = False
+    (run / "report.json").write_text(json.dumps(report))
+    result = invoke("approve", run, "--reviewer", "alice", "--comment", "mine now")
+    assert result.exit_code == 6 and "report.json: bytes changed" in result.output
+
+
+def test_signature_verifies_and_forgery_fails(tmp_path):
+    from auditft.ledger import Ledger
+    from auditft.signing import generate_keypair, sign, verify_signature
+
+    key, public = generate_keypair(tmp_path, "bob")
+    event = {"type": "approved", "run_id": "r", "actor": "bob", "comment": "ok"}
+    event["signature"] = sign(event, key)
+    ledger = Ledger(tmp_path / "l.jsonl", key=None)
+    stored = ledger.append(event)
+    assert verify_signature(stored, public)
+    assert ledger.verify() == []
+    forged = {**stored, "comment": "changed"}
+    assert not verify_signature(forged, public)
+
+
+def test_verify_on_not_a_run(tmp_path):
+    result = invoke("verify", tmp_path)
+    assert result.exit_code == 2 and "not an auditft run directory" in result.output
+
+
+def test_report_rerender_shows_current_state(runs):
+    run = runs["passed"]
+    assert "AWAITING REVIEW" in (run / "report.html").read_text()
+    signoff.approve(run, "bob", "ok")
+    result = invoke("report", run)
+    assert result.exit_code == 0, result.output
+    html = (run / "report.html").read_text()
+    assert "APPROVED" in html and "approved</strong> by bob" in html
+    assert invoke("verify", run).exit_code == 0  # re-rendering does not touch the bound content
+
+
+def test_concurrent_reviews_leave_a_valid_chain(runs):
+    import subprocess
+    import sys
+
+    run = runs["passed"]
+    code = ("import sys; from auditft.cli import main; sys.argv = ['auditft'] + sys.argv[1:]; main()")
+    procs = [subprocess.Popen([sys.executable, "-c", code, "reject" if i % 4 == 3 else "approve", str(run),
+                               "--reviewer", f"r{i}", "--comment", f"c{i}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(8)]
+    codes = [p.wait(timeout=120) for p in procs]
+    assert all(c in (0, 4) for c in codes), [p.stderr.read() for p in procs]
+    assert invoke("verify", run).exit_code == 0
+    events = signoff.run_events(run)
+    assert len(events) == 2 + codes.count(0)
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
