@@ -8,8 +8,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 AUDITFT := $(VENV)/bin/auditft
 STAMP := $(VENV)/.auditft-installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test clean-venv help
+.PHONY: setup demo test chromium clean-venv help
 
 help:
 	@echo "make demo   - set up and run the embedded triage demo (exit 0 whether it passes or is blocked)"
@@ -31,7 +32,13 @@ demo: setup
 	@$(AUDITFT) run suites/triage-demo.yaml --out reports; rc=$$?; \
 	  if [ $$rc -eq 0 ] || [ $$rc -eq 3 ]; then echo "demo finished (auditft exit $$rc)"; else exit $$rc; fi
 
-test: setup
+# The report is tested in a real browser: install Debian's chromium when it is missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { echo "installing chromium (report browser test)"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+test: setup chromium
 	$(PY) -m pytest -q
 
 clean-venv:

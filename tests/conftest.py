@@ -74,3 +74,26 @@ def runs(tmp_path, reports_template):
 def signer_key(reports_template):
     """The private key of reviewer ``signer``, listed in the ``passed`` run's release policy."""
     return reports_template[2]
+
+
+PAYLOAD = '<script>alert("x")</script><img src=x onerror=alert(1)> severe crushing'
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory, tiny_model_dir):
+    """One complete run of the toy suite via the CLI (hostile text in the test set)."""
+    from click.testing import CliRunner
+
+    from auditft.cli import cli
+
+    directory = tmp_path_factory.mktemp("e2e")
+    # a hostile text in the test set: it must come out escaped in the report
+    toy_classification_data(directory, text_override={0: PAYLOAD, 1: PAYLOAD})
+    suite = write_suite(directory / "suite.yaml", model_dir=tiny_model_dir)
+    out = directory / "reports"
+    result = CliRunner().invoke(cli, ["run", str(suite), "--out", str(out), "--author", "alice"])
+    runs = [p for p in out.iterdir() if p.is_dir()]
+    assert len(runs) == 1, result.output
+    return result, runs[0]
+
+

@@ -11,26 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from auditft.cli import cli
-from auditft.testing import toy_classification_data, write_suite
 
-PAYLOAD = '<script>alert("x")</script><img src=x onerror=alert(1)> severe crushing'
 
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, tiny_model_dir):
-    directory = tmp_path_factory.mktemp("e2e")
-    # a hostile text in the test set: it must come out escaped in the report
-    toy_classification_data(directory, text_override={0: PAYLOAD, 1: PAYLOAD})
-    suite = write_suite(directory / "suite.yaml", model_dir=tiny_model_dir)
-    out = directory / "reports"
-    result = CliRunner().invoke(cli, ["run", str(suite), "--out", str(out), "--author", "alice"])
-    runs = [p for p in out.iterdir() if p.is_dir()]
-    assert len(runs) == 1, result.output
-    return result, runs[0]
 
 
 def test_exit_code_and_summary(finished_run):
@@ -128,3 +113,18 @@ def test_model_card_front_matter(finished_run):
 def test_status_of_a_directory_that_is_not_a_run(tmp_path):
     result = CliRunner().invoke(cli, ["status", str(tmp_path)])
     assert result.exit_code == 2 and "not an auditft run directory" in result.output
+
+
+def test_report_json_validates_against_the_shipped_schema(finished_run):
+    import importlib.resources
+
+    import jsonschema
+
+    _, run_dir = finished_run
+    schema = json.loads(importlib.resources.files("auditft.report").joinpath("report.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    report = json.loads((run_dir / "report.json").read_text())
+    jsonschema.validate(report, schema)
+    broken = {**report, "verdict": "maybe"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)

@@ -107,10 +107,11 @@ SECTION = """
 {% if ev.examples %}
 <h4>Most confident errors of the adapter ({{ ev.examples|length }} of {{ ev.errors }})</h4>
 <table class="examples">
-  <tr><th>row</th><th>text</th><th>true</th><th>predicted</th><th>confidence</th></tr>
+  <tr><th>row</th><th>text</th><th>true</th><th>predicted</th><th>confidence</th><th>groups</th></tr>
   {% for ex in ev.examples %}
   <tr><td>{{ ex.source }}:{{ ex.row + 1 }}</td><td class="text">{{ ex.text }}</td><td>{{ ex.label }}</td>
-      <td>{{ ex.predicted }}</td><td>{{ fmt(ex.confidence) }}</td></tr>
+      <td>{{ ex.predicted }}</td><td>{{ fmt(ex.confidence) }}</td>
+      <td class="small">{% for k, v in ex.groups.items() %}{{ k }}={{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
   {% endfor %}
 </table>
 {% endif %}
