@@ -47,5 +47,6 @@ def print_summary(report: dict, out: Path) -> None:
                       threshold, fmt(c["base_value"]), signed(c["delta"]))
     console.print(table)
     run_dir = out / report["run_id"]
-    console.print(f"report: {run_dir / 'report.html'}", highlight=False)
-    console.print(f"state: {report['state']} (adapter quarantined in {run_dir / 'adapter'})", highlight=False)
+    console.print(f"report: {run_dir / 'report.html'}", highlight=False, soft_wrap=True)
+    console.print(f"state: {report['state']} (adapter quarantined in {run_dir / 'adapter'})", highlight=False,
+                  soft_wrap=True)

@@ -105,7 +105,8 @@ def write_reports(ctx: RunContext, pm: PluginManager, tuner_entry: Entry, tuning
     atomic_write_json(run_dir / "report.json", report)
     atomic_write_text(run_dir / "report.html", render_html(report, pm))
     atomic_write_text(run_dir / "model_card.md", model_card(report))
-    artefacts = hash_tree(run_dir, exclude=("work", "state.json", "manifest.json", "error.txt"))
+    # records that keep changing (state, the run's copy of its ledger events) are not artefacts
+    artefacts = hash_tree(run_dir, exclude=("work", "state.json", "manifest.json", "error.txt", "events.jsonl"))
     atomic_write_json(run_dir / "manifest.json", {**report["manifest"], "artefacts": artefacts})
     report["_report_sha256"] = artefacts["report.json"]
     return report

@@ -36,6 +36,7 @@ _LINE = """
   <text x="{{ w - 10 }}" y="{{ h - pad + 14 }}" text-anchor="end" class="tick">step {{ xmax }}</text>
   {% for s in series %}
   <polyline fill="none" stroke="{{ s.color }}" stroke-width="2" points="{{ s.points }}"/>
+  {% if s.dots %}{% for p in s.points.split(" ") %}<circle cx="{{ p.split(",")[0] }}" cy="{{ p.split(",")[1] }}" r="3.5" fill="{{ s.color }}"/>{% endfor %}{% endif %}
   <text x="{{ pad + 8 }}" y="{{ 24 + loop.index0 * 14 }}" class="legend" fill="{{ s.color }}">{{ s.name }}</text>
   {% endfor %}
 </svg>
@@ -75,6 +76,7 @@ def line_chart(series: list[dict[str, Any]], title: str, w: int = 420, h: int = 
         y = 10 + (1 - (p[1] - ymin) / span) * (h - pad - 10)
         return f"{x:.1f},{y:.1f}"
 
-    drawn = [{"name": s["name"], "color": s.get("color", "#2255aa"),
-              "points": " ".join(project(p) for p in s["points"])} for s in series]
+    # sparse series (e.g. one validation loss per epoch) get dots so a single point shows
+    drawn = [{"name": s["name"], "color": s.get("color", "#2255aa"), "dots": len(s["points"]) <= 12,
+              "points": " ".join(project(p) for p in s["points"])} for s in series if s["points"]]
     return render_fragment(_LINE, series=drawn, title=title, w=w, h=h, pad=pad, xmax=xmax, ymin=ymin, ymax=ymax)

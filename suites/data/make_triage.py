@@ -1,8 +1,6 @@
 #!/usr/bin/env python3
 """Generate the synthetic ``triage`` suite: short nurse-intake notes labelled urgent/routine.
 
-Design
-------
 Every note is assembled from *segments* (intro, complaint + onset, modifiers, history,
 negations, vitals, pain score, arrival mode).  Each segment carries a clinical weight, and
 the label is ``urgent`` when the weights of the segments actually written into the note,
@@ -38,10 +36,11 @@ AGE_BAND = {"18-39": 0.34, "40-64": 0.38, "65+": 0.28}
 ETHNICITY = {"white": 0.45, "hispanic": 0.19, "black": 0.15, "asian": 0.12, "other": 0.09}
 AGE_RANGE = {"18-39": (18, 39), "40-64": (40, 64), "65+": (65, 94)}
 AGE_WEIGHT = {"18-39": -0.4, "40-64": 0.0, "65+": 0.7}  # hidden: applied even if age is unwritten
-THRESHOLD, JUDGEMENT_SD, NOISE_RATE = 2.75, 0.4, 0.04
+THRESHOLD, JUDGEMENT_SD, NOISE_RATE = 2.9, 0.4, 0.04
+RED_W, OK_W = 3.5, -1.2  # weight of one red flag / one reassuring feature
 
-# name: (ways to say it, red flags, reassuring features, relevant history, extra weight if 65+)
-# "F:" history items only apply to women under 50.
+# name: (ways to say it, red flags, reassuring features, relevant history ("F:" = women < 50 only),
+#        extra weight if 65+)
 COMPLAINTS = {
     "chest": (["chest pain", "CP", "chest tightness", "chest pressure", "chest discomfort"],
               ["radiating to L arm", "radiating to jaw", "with diaphoresis", "crushing", "w/ nausea and sweating"],
@@ -71,7 +70,7 @@ COMPLAINTS = {
               ["generalized fatigue", "lightheaded when standing quickly", "tingling in fingers at night",
                "after skipping lunch"],
               ["AFib", "HTN", "hx TIA", "DM2"], 1.0),
-    "fever": (["fever", "chills", "feeling feverish", "febrile at home"],
+    "fever": (["fever", "chills", "feeling feverish", "fevers at home"],
               ["rigors", "confused per family", "mottled skin", "stiff neck", "on chemo, last dose 6 days ago"],
               ["w/ sore throat and runny nose", "sick contacts at home", "eating and drinking ok",
                "resolved w/ ibuprofen"],
@@ -165,17 +164,17 @@ def make_note(rng, sex, band):
     onset_w = pick(rng, {1.5: 0.5, 0.0: 0.4, -1.5: 0.1} if high else {1.5: 0.15, 0.0: 0.5, -1.5: 0.35})
     onset = rng.choice((INJURY_ONSET if name in ("fall", "injury") else ONSET)[onset_w]).format(**fill)
     head = f"{intro} {rng.choice(VERBS)} {rng.choice(phrases)} {onset}"
-    required = [(head, onset_w)]
 
     optional = []  # (text, weight): may be dropped to respect the 40-word cap
     n_red = pick(rng, {0: 0.15, 1: 0.65, 2: 0.2} if high else {0: 0.93, 1: 0.07})
-    for red in rng.sample(reds, n_red):  # a hedged red flag counts for much less
+    chosen = rng.sample(reds, n_red)
+    for red in chosen:  # a hedged red flag counts for much less
         hedged = rng.random() < (0.15 if high else 0.6)
-        optional.append((rng.choice(HEDGES).format(red), 1.0) if hedged else (red, 3.0))
+        optional.append((rng.choice(HEDGES).format(red), 1.0) if hedged else (red, RED_W))
     if not high and rng.random() < 0.25:  # hedged red flag in an otherwise calm note
-        optional.append((rng.choice(HEDGES).format(rng.choice(reds)), 1.0))
+        optional.append((rng.choice(HEDGES).format(rng.choice([r for r in reds if r not in chosen])), 1.0))
     n_ok = pick(rng, {0: 0.75, 1: 0.25} if high else {0: 0.25, 1: 0.55, 2: 0.2})
-    optional += [(b, -1.5) for b in rng.sample(benign, n_ok)]
+    optional += [(b, OK_W) for b in rng.sample(benign, n_ok)]
 
     # history: relevant items add risk; the same words from other complaints are inert here
     own = [h for h in risks if not h.startswith("F:") or (sex == "female" and age < 50)]
@@ -195,7 +194,7 @@ def make_note(rng, sex, band):
 
     n_vitals = pick(rng, {0: 0.15, 1: 0.3, 2: 0.35, 3: 0.2})
     levels = {"normal": 0.35, "borderline": 0.3, "critical": 0.35} if high else \
-             {"normal": 0.72, "borderline": 0.2, "critical": 0.08}
+        {"normal": 0.72, "borderline": 0.2, "critical": 0.08}  # sick patients have worse vitals
     kinds = rng.sample(["bp", "hr", "spo2", "temp", "rr"], n_vitals)  # each vital at most once
     vitals = [vital(rng, kind, pick(rng, levels)) for kind in kinds]
     if vitals:
@@ -208,11 +207,12 @@ def make_note(rng, sex, band):
         optional.append((rng.choice(ARRIVAL[w]), w))
 
     rng.shuffle(optional)  # nurses write findings in no fixed order
-    while sum(len(t.split()) for t, _ in required + optional) > 40:
-        optional.pop()
-    segments = required + optional
+    segments = [(head, onset_w)] + optional  # the head alone is always well under 40 words
+    while sum(len(t.split()) for t, _ in segments) > 40:
+        segments.pop()
     if sum(len(t.split()) for t, _ in segments) < 8:
-        segments.append((rng.choice(["no other complaints", "otherwise feels ok", f"{pron} is alert and oriented"]), 0.0))
+        filler = rng.choice(["no other complaints", "otherwise feels ok", f"{pron} is alert and oriented"])
+        segments.append((filler, 0.0))
 
     text = segments[0][0] + "".join(rng.choice([", ", ". ", "; ", ". "]) + t for t, _ in segments[1:])
     text += "" if text.endswith(".") else "."

@@ -32,6 +32,8 @@ class LoraOptions(BaseModel):
     alpha: float = Field(default=16, gt=0)
     dropout: float = Field(default=0.1, ge=0, lt=1)
     target_modules: list[str] | None = None
+    #: extra modules trained in full and saved with the adapter (the classifier head always is)
+    modules_to_save: list[str] | None = None
 
 
 class LoraTuner:
@@ -56,6 +58,7 @@ class LoraTuner:
             lora_alpha=self.options.alpha,
             lora_dropout=self.options.dropout,
             target_modules=self.options.target_modules,
+            modules_to_save=self.options.modules_to_save,
         )
         model = get_peft_model(model, config)
         max_length = job.training.max_length
