@@ -72,9 +72,25 @@ def resolve_model(ref: str, *, base_dir: Path | None = None, trust_remote_code: 
     local = Path(ref).expanduser()
     if not local.is_absolute() and base_dir is not None and (base_dir / local).exists():
         local = base_dir / local
-    if local.exists() or ref.startswith((".", "/", "~")):
+    if local.exists() or ref.startswith((".", "/", "~")) or ref.count("/") > 1:
         return _resolve_local(ref, local, trust_remote_code)
-    return ResolvedModel(ref, ref, f"Hugging Face model {ref}", {}, trust_remote_code, revision)
+    return _resolve_hub(ref, trust_remote_code, revision)
+
+
+def _resolve_hub(ref: str, trust_remote_code: bool, revision: str | None) -> ResolvedModel:
+    """A Hugging Face id: usable offline only when it is in the local HF cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(ref, "config.json", revision=revision)
+    offline = os.environ.get("HF_HUB_OFFLINE", "") in ("1", "true", "yes")
+    if not isinstance(cached, str) and offline:
+        raise ModelError(f"model.base: {ref!r} is neither a local directory nor in the local Hugging Face "
+                         "cache, and HF_HUB_OFFLINE=1 forbids downloading it")
+    hashes = {}
+    if isinstance(cached, str):
+        for weights in sorted(Path(cached).parent.glob("*.safetensors")):
+            hashes[weights.name] = _sha256(weights)
+    return ResolvedModel(ref, ref, f"Hugging Face model {ref}", hashes, trust_remote_code, revision)
 
 
 def _resolve_local(ref: str, path: Path, trust_remote_code: bool) -> ResolvedModel:

@@ -95,6 +95,7 @@ def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str
         adapter_dir.mkdir()
         tuner_entry = pm.tuners.get(suite.tuner.kind)
         tuner = tuner_entry.factory(prepared.tuner_options)  # type: ignore[union-attr]
+        _seed_everything(suite.seed)  # before any weights are created: heads and adapters init seeded
         started = time.perf_counter()
         tuning: TuneResult = tuner.tune(TuneJob(
             suite=suite, task=suite.task, base=base, data=data, training=suite.tuner.training,
@@ -130,11 +131,28 @@ def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str
         pm.hook.auditft_run_finished(run=ctx, report={k: v for k, v in report.items() if not k.startswith("_")})
         return report
     except BaseException as exc:
-        reason = str(exc) if isinstance(exc, AuditftError) else f"{type(exc).__name__}: {exc}"
-        write_state(run_dir, "failed", error=" ".join(reason.split())[:500])
-        if not isinstance(exc, (AuditftError, KeyboardInterrupt)):
+        write_state(run_dir, "failed", error=_failure_reason(exc))
+        if not isinstance(exc, (AuditftError, KeyboardInterrupt, SystemExit)):
             (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
         raise
+
+
+def _seed_everything(seed: int) -> None:
+    from transformers import set_seed
+
+    set_seed(seed)
+
+
+def _failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, AuditftError):
+        reason = str(exc)
+    elif isinstance(exc, SystemExit) and isinstance(exc.code, int) and exc.code > 128:
+        reason = f"interrupted by signal {exc.code - 128}"
+    elif isinstance(exc, KeyboardInterrupt):
+        reason = "interrupted"
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    return " ".join(reason.split())[:500]
 
 
 def _run_audit(entry: Any, job: Any) -> AuditResult:

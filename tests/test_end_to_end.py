@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from auditft.cli import cli
+from auditft.testing import toy_classification_data, write_suite
 
 
 
@@ -128,3 +129,19 @@ def test_report_json_validates_against_the_shipped_schema(finished_run):
     broken = {**report, "verdict": "maybe"}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema)
+
+
+def test_same_seed_gives_identical_adapter_and_metrics(tmp_path, tiny_model_dir):
+    from auditft.plugins import make_plugin_manager
+    from auditft.run import execute, prepare
+
+    toy_classification_data(tmp_path)
+    suite = write_suite(tmp_path / "suite.yaml", model_dir=tiny_model_dir)
+    pm = make_plugin_manager(entry_points=False, env={})
+    reports = [execute(prepare(suite, pm), pm, reports=tmp_path / "reports", author="a") for _ in range(2)]
+    first, second = (tmp_path / "reports" / r["run_id"] for r in reports)
+    assert reports[0]["run_id"] != reports[1]["run_id"]
+    assert (first / "adapter" / "adapter_model.safetensors").read_bytes() == (
+        second / "adapter" / "adapter_model.safetensors").read_bytes()
+    assert reports[0]["audits"]["accuracy"]["metrics"] == reports[1]["audits"]["accuracy"]["metrics"]
+    assert reports[0]["tuner"]["loss_curve"] == reports[1]["tuner"]["loss_curve"]

@@ -19,13 +19,22 @@ from auditft.errors import ExitCode
 @click.pass_context
 def command(ctx: click.Context, suite: Path, out: Path, author: str | None) -> None:
     """Fine-tune, audit base model and adapter, gate, and write the report."""
+    import signal
+
     from auditft.run import author_name, execute, prepare
 
+    # a SIGTERM (CI timeout, `kill`) unwinds like Ctrl-C, so the run is marked failed, not left
+    # looking like it is still in progress
+    signal.signal(signal.SIGTERM, _terminate)
     pm = plugin_manager(ctx)
     prepared = prepare(suite, pm)
     report = execute(prepared, pm, reports=out, author=author_name(author))
     print_summary(report, out)
     ctx.exit(int(ExitCode.OK if report["verdict"] == "passed" else ExitCode.BLOCKED))
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def print_summary(report: dict, out: Path) -> None:
