@@ -28,7 +28,8 @@ def command(run_dir: Path | None, reports: Path, fmt: str) -> None:
     from rich.table import Table
 
     table = Table()
-    for column in ("run", "state", "verdict", "author", "waiting for"):
+    table.add_column("run", no_wrap=True)
+    for column in ("state", "verdict", "author", "waiting for"):
         table.add_column(column)
     for row in rows:
         table.add_row(row["run_id"], row["state"], row.get("verdict") or "", row.get("author") or "",

@@ -37,7 +37,7 @@ _LINE = """
   {% for s in series %}
   <polyline fill="none" stroke="{{ s.color }}" stroke-width="2" points="{{ s.points }}"/>
   {% if s.dots %}{% for p in s.points.split(" ") %}<circle cx="{{ p.split(",")[0] }}" cy="{{ p.split(",")[1] }}" r="3.5" fill="{{ s.color }}"/>{% endfor %}{% endif %}
-  <text x="{{ pad + 8 }}" y="{{ 24 + loop.index0 * 14 }}" class="legend" fill="{{ s.color }}">{{ s.name }}</text>
+  <text x="{{ pad + 8 }}" y="{{ 24 + loop.index0 * 14 }}" class="legend" style="fill: {{ s.color }}">{{ s.name }}</text>
   {% endfor %}
 </svg>
 """
