@@ -10,7 +10,6 @@ are refused. Anything else is treated as a Hugging Face id and loaded with
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditft.data import sha256_file
 from auditft.errors import ModelError
 
 BUILTINS: dict[str, dict[str, str]] = {
@@ -89,7 +89,7 @@ def _resolve_hub(ref: str, trust_remote_code: bool, revision: str | None) -> Res
     hashes = {}
     if isinstance(cached, str):
         for weights in sorted(Path(cached).parent.glob("*.safetensors")):
-            hashes[weights.name] = _sha256(weights)
+            hashes[weights.name] = sha256_file(weights)
     return ResolvedModel(ref, ref, f"Hugging Face model {ref}", hashes, trust_remote_code, revision)
 
 
@@ -107,7 +107,7 @@ def _resolve_local(ref: str, path: Path, trust_remote_code: bool) -> ResolvedMod
                 "auditft loads safetensors only (convert with save_pretrained(safe_serialization=True))"
             )
         raise ModelError(f"model.base: {path}: no *.safetensors weights")
-    hashes = {p.name: _sha256(p) for p in weights}
+    hashes = {p.name: sha256_file(p) for p in weights}
     return ResolvedModel(ref, str(path.resolve()), f"local model {path.resolve()}", hashes, trust_remote_code)
 
 
@@ -131,7 +131,7 @@ def _resolve_builtin(ref: str, *, prepare: bool, trust_remote_code: bool) -> Res
     gguf = package_dir / info["gguf"]
     if not gguf.is_file():
         raise ModelError(f"model.base: {ref}: {gguf} is missing; reinstall {info['wheel']}")
-    digest = _sha256(gguf)
+    digest = sha256_file(gguf)
     target = cache_dir() / "models" / f"{name}-{digest[:16]}"
     if prepare and not (target / "config.json").is_file():
         _convert_gguf(package_dir, info["gguf"], target)
@@ -209,14 +209,6 @@ def _load(auto_class: Any, model: ResolvedModel, **kwargs: Any) -> Any:
         raise ModelError(f"model.base: {model.ref}: cannot load: {_short(exc)}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _short(exc: BaseException) -> str:
