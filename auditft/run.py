@@ -9,6 +9,8 @@ that, each phase is recorded in ``state.json``; the report files are written ato
 from __future__ import annotations
 
 import getpass
+import hashlib
+import json
 import os
 import shutil
 import time
@@ -19,14 +21,15 @@ from typing import Any
 
 from auditft import gate
 from auditft.data import SplitData, load_data
-from auditft.errors import AuditftError
-from auditft.fsutil import atomic_write_text
+from auditft.errors import AuditftError, RunDirError
+from auditft.fsutil import atomic_write_json, atomic_write_text
 from auditft.ledger import now_iso
 from auditft.models import ResolvedModel, resolve_model
 from auditft.plugins import PluginManager
 from auditft.records import AuditResult, TuneResult
-from auditft.rundir import create_run_dir, write_state
-from auditft.signoff import bound_artefacts, record
+from auditft.manifest import hash_tree
+from auditft.rundir import create_run_dir, read_state, write_state
+from auditft.signoff import bound_artefacts, record, run_events
 from auditft.suite import Suite, load_suite
 
 
@@ -69,72 +72,151 @@ def prepare(suite_path: Path, pm: PluginManager) -> Prepared:
     return Prepared(suite, data, base, tuner_options, audit_options)
 
 
-def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str) -> dict[str, Any]:
-    """Run the prepared suite; returns the report (``report.json`` content)."""
-    from auditft.inference import ModelSession
-    from auditft.jobs import AuditJob, TuneJob
-    from auditft.report.build import write_reports
+def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str,
+            resume: Path | None = None) -> dict[str, Any]:
+    """Run the prepared suite; returns the report (``report.json`` content).
 
+    With ``resume``, continue an interrupted run in that directory: a finished tuning
+    (``work/tuning.json`` beside a complete adapter) is kept, finished audits are reused when
+    their cache key (adapter hashes + audit options) still matches, then gate and report.
+    """
     from auditft.progress import quiet_libraries
 
     quiet_libraries()
     suite, data, base = prepared.suite, prepared.data, prepared.base
-    run_id, run_dir = create_run_dir(reports, suite.name)
-    created_at = now_iso()
-    ctx = RunContext(run_id, run_dir, suite, author, data, base, created_at)
-    import yaml
+    if resume is None:
+        run_id, run_dir = create_run_dir(reports, suite.name)
+        created_at = now_iso()
+        import yaml
 
-    atomic_write_text(run_dir / "suite.yaml", yaml.safe_dump(suite.resolved_dict(), sort_keys=False))
-    write_state(run_dir, "tuning", run_id=run_id, suite=suite.name, author=author, created_at=created_at)
-    record(run_dir, {"type": "created", "run_id": run_id, "actor": author, "suite": suite.name})
+        atomic_write_text(run_dir / "suite.yaml", yaml.safe_dump(suite.resolved_dict(), sort_keys=False))
+        atomic_write_json(run_dir / "work" / "inputs.json", _inputs(prepared))
+        write_state(run_dir, "tuning", run_id=run_id, suite=suite.name, author=author, created_at=created_at)
+        record(run_dir, {"type": "created", "run_id": run_id, "actor": author, "suite": suite.name})
+    else:
+        run_dir, run_id, created_at, run_author = _reopen(resume, prepared)
+        if any(e.get("type") == "gated" for e in run_events(run_dir)):
+            # killed after the gate was recorded: the evidence is final, only the phase is stale
+            report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+            write_state(run_dir, "complete", verdict=report["verdict"], state=report["state"])
+            shutil.rmtree(run_dir / "work", ignore_errors=True)
+            return report
+        record(run_dir, {"type": "resumed", "run_id": run_id, "actor": author})
+        author = run_author  # the run keeps its author (four-eyes applies to them)
+    ctx = RunContext(run_id, run_dir, suite, author, data, base, created_at)
     try:
-        pm.hook.auditft_run_started(run=ctx)
-        # -- tune ----------------------------------------------------------------------
-        work_dir = run_dir / "work"
-        adapter_dir = run_dir / "adapter"
-        adapter_dir.mkdir()
-        tuner_entry = pm.tuners.get(suite.tuner.kind)
-        tuner = tuner_entry.factory(prepared.tuner_options)  # type: ignore[union-attr]
-        _seed_everything(suite.seed)  # before any weights are created: heads and adapters init seeded
-        started = time.perf_counter()
-        tuning: TuneResult = tuner.tune(TuneJob(
-            suite=suite, task=suite.task, base=base, data=data, training=suite.tuner.training,
-            options=prepared.tuner_options, seed=suite.seed, adapter_dir=adapter_dir, work_dir=work_dir,
-        ))
-        ctx.timings["tuning"] = round(time.perf_counter() - started, 3)
-        pm.hook.auditft_tuning_finished(run=ctx, tuning=tuning)
-        # -- audit ---------------------------------------------------------------------
-        write_state(run_dir, "auditing")
-        session = ModelSession(tuner=tuner, base=base, data=data, adapter_dir=adapter_dir,
-                               max_length=suite.tuner.training.max_length,
-                               batch_size=suite.tuner.training.eval_batch_size, seed=suite.seed)
-        results: dict[str, AuditResult] = {}
-        started = time.perf_counter()
-        for spec in suite.audits:
-            entry = pm.audits.get(spec.kind)
-            results[spec.kind] = _run_audit(entry, AuditJob(
-                suite=suite, task=suite.task, data=data, options=prepared.audit_options[spec.kind],
-                seed=suite.seed, models=session, work_dir=work_dir,
-            ))
-            pm.hook.auditft_audit_finished(run=ctx, result=results[spec.kind])
-        ctx.timings["auditing"] = round(time.perf_counter() - started, 3)
-        # -- gate + report -------------------------------------------------------------
-        write_state(run_dir, "gating")
-        checks = gate.decide(suite, results, pm.audits)
-        verdict = gate.verdict(checks)
-        write_state(run_dir, "reporting", verdict=verdict)
-        shutil.rmtree(work_dir, ignore_errors=True)  # scratch and checkpoints never leave the run
-        report = write_reports(ctx, pm, tuner_entry, tuning, results, checks, verdict)
-        record(run_dir, {"type": "gated", "run_id": run_id, "actor": author, "verdict": verdict,
-                         "report_sha256": report["_report_sha256"], "artefacts": bound_artefacts(run_dir)})
-        write_state(run_dir, "complete", verdict=verdict, state=report["state"])
-        pm.hook.auditft_run_finished(run=ctx, report={k: v for k, v in report.items() if not k.startswith("_")})
-        return report
+        return _phases(ctx, prepared, pm)
     except BaseException as exc:
         write_state(run_dir, "failed", error=_failure_reason(exc))
         if not isinstance(exc, (AuditftError, KeyboardInterrupt, SystemExit)):
             (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
         raise
+
+
+def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str, Any]:
+    from auditft.inference import ModelSession
+    from auditft.jobs import AuditJob, TuneJob
+    from auditft.report.build import write_reports
+
+    suite, data, base, run_dir = ctx.suite, ctx.data, ctx.base, ctx.run_dir
+    pm.hook.auditft_run_started(run=ctx)
+    # -- tune ----------------------------------------------------------------------------
+    work_dir = run_dir / "work"
+    adapter_dir = run_dir / "adapter"
+    tuner_entry = pm.tuners.get(suite.tuner.kind)
+    tuner = tuner_entry.factory(prepared.tuner_options)  # type: ignore[union-attr]
+    tuning = _finished_tuning(work_dir)
+    if tuning is None:
+        write_state(run_dir, "tuning")
+        shutil.rmtree(adapter_dir, ignore_errors=True)  # a half-written adapter is never reused
+        adapter_dir.mkdir()
+        _seed_everything(suite.seed)  # before any weights are created: heads and adapters init seeded
+        started = time.perf_counter()
+        tuning = tuner.tune(TuneJob(
+            suite=suite, task=suite.task, base=base, data=data, training=suite.tuner.training,
+            options=prepared.tuner_options, seed=suite.seed, adapter_dir=adapter_dir, work_dir=work_dir,
+        ))
+        ctx.timings["tuning"] = round(time.perf_counter() - started, 3)
+        atomic_write_json(work_dir / "tuning.json", {"result": tuning.to_dict(), "timings": ctx.timings})
+    else:
+        ctx.timings.update(json.loads((work_dir / "tuning.json").read_text(encoding="utf-8"))["timings"])
+    pm.hook.auditft_tuning_finished(run=ctx, tuning=tuning)
+    # -- audit ---------------------------------------------------------------------------
+    write_state(run_dir, "auditing")
+    session = ModelSession(tuner=tuner, base=base, data=data, adapter_dir=adapter_dir,
+                           max_length=suite.tuner.training.max_length,
+                           batch_size=suite.tuner.training.eval_batch_size, seed=suite.seed)
+    adapter_hashes = hash_tree(adapter_dir)
+    results: dict[str, AuditResult] = {}
+    started = time.perf_counter()
+    for spec in suite.audits:
+        entry = pm.audits.get(spec.kind)
+        options = prepared.audit_options[spec.kind]
+        key = _audit_key(adapter_hashes, spec.kind, options.model_dump(mode="json"), suite.seed)
+        cached = _cached_audit(work_dir, spec.kind, key)
+        if cached is None:
+            cached = _run_audit(entry, AuditJob(suite=suite, task=suite.task, data=data, options=options,
+                                                seed=suite.seed, models=session, work_dir=work_dir))
+            if cached.error is None:  # errors are re-tried on resume, results are not
+                atomic_write_json(work_dir / "audits" / f"{spec.kind}.json", {"key": key, "result": cached.to_dict()})
+        results[spec.kind] = cached
+        pm.hook.auditft_audit_finished(run=ctx, result=cached)
+    ctx.timings["auditing"] = round(time.perf_counter() - started, 3)
+    # -- gate + report -------------------------------------------------------------------
+    write_state(run_dir, "gating")
+    checks = gate.decide(suite, results, pm.audits)
+    verdict = gate.verdict(checks)
+    write_state(run_dir, "reporting", verdict=verdict)
+    report = write_reports(ctx, pm, tuner_entry, tuning, results, checks, verdict)
+    record(run_dir, {"type": "gated", "run_id": ctx.run_id, "actor": ctx.author, "verdict": verdict,
+                     "report_sha256": report["_report_sha256"], "artefacts": bound_artefacts(run_dir)})
+    write_state(run_dir, "complete", verdict=verdict, state=report["state"])
+    shutil.rmtree(work_dir, ignore_errors=True)  # scratch and checkpoints never leave the run
+    pm.hook.auditft_run_finished(run=ctx, report={k: v for k, v in report.items() if not k.startswith("_")})
+    return report
+
+
+def _inputs(prepared: Prepared) -> dict[str, Any]:
+    """What a resumed run must find unchanged: the resolved suite, data and base weights."""
+    return {"suite": prepared.suite.resolved_dict(), "data": {f.role: f.sha256 for f in prepared.data.files},
+            "base": prepared.base.weights_sha256}
+
+
+def _reopen(run_dir: Path, prepared: Prepared) -> tuple[Path, str, str, str]:
+    """Check that ``run_dir`` is an unfinished run of this very suite, data and model."""
+    state = read_state(run_dir)
+    if state.get("phase") == "complete":
+        raise RunDirError(f"{run_dir}: the run is already complete; nothing to resume")
+    inputs_path = Path(run_dir) / "work" / "inputs.json"
+    if not inputs_path.exists() or state.get("suite") != prepared.suite.name:
+        raise RunDirError(f"{run_dir}: not an unfinished run of suite {prepared.suite.name!r}")
+    recorded = json.loads(inputs_path.read_text(encoding="utf-8"))
+    for what in ("suite", "data", "base"):
+        if recorded[what] != _inputs(prepared)[what]:
+            raise RunDirError(f"{run_dir}: the {what} changed since this run started; start a new run instead")
+    return Path(run_dir), state["run_id"], state["created_at"], state["author"]
+
+
+def _finished_tuning(work_dir: Path) -> TuneResult | None:
+    path = work_dir / "tuning.json"
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))["result"]
+    data["loss_curve"] = [tuple(point) for point in data["loss_curve"]]
+    return TuneResult(**data)
+
+
+def _audit_key(adapter_hashes: dict[str, str], kind: str, options: dict[str, Any], seed: int) -> str:
+    blob = json.dumps({"adapter": adapter_hashes, "kind": kind, "options": options, "seed": seed}, sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _cached_audit(work_dir: Path, kind: str, key: str) -> AuditResult | None:
+    path = work_dir / "audits" / f"{kind}.json"
+    if not path.exists():
+        return None
+    cached = json.loads(path.read_text(encoding="utf-8"))
+    return AuditResult.from_dict(cached["result"]) if cached.get("key") == key else None
 
 
 def _seed_everything(seed: int) -> None:

@@ -15,9 +15,11 @@ from auditft.errors import ExitCode
 @click.argument("suite", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("reports"),
               show_default=True, help="Reports directory: the run directory is created inside it.")
+@click.option("--resume", "resume", type=click.Path(path_type=Path, file_okay=False),
+              help="Continue an interrupted run of SUITE in this run directory.")
 @click.option("--author", envvar="AUDITFT_USER", help="Who runs it (default: $AUDITFT_USER, else the OS user).")
 @click.pass_context
-def command(ctx: click.Context, suite: Path, out: Path, author: str | None) -> None:
+def command(ctx: click.Context, suite: Path, out: Path, resume: Path | None, author: str | None) -> None:
     """Fine-tune, audit base model and adapter, gate, and write the report."""
     import signal
 
@@ -28,8 +30,9 @@ def command(ctx: click.Context, suite: Path, out: Path, author: str | None) -> N
     signal.signal(signal.SIGTERM, _terminate)
     pm = plugin_manager(ctx)
     prepared = prepare(suite, pm)
-    report = execute(prepared, pm, reports=out, author=author_name(author))
-    print_summary(report, out)
+    report = execute(prepared, pm, reports=resume.parent if resume else out, author=author_name(author),
+                     resume=resume)
+    print_summary(report, resume.parent if resume else out)
     ctx.exit(int(ExitCode.OK if report["verdict"] == "passed" else ExitCode.BLOCKED))
 
 

@@ -1,0 +1,105 @@
+"""`auditft run --resume` after a real SIGKILL at several points reaches the same verdict and
+the same numbers as an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from auditft.cli import cli
+from auditft.testing import toy_classification_data, write_suite
+
+#: a child process that runs the suite and SIGKILLs itself at the named point
+CHILD = r'''
+import os, signal, sys
+from pathlib import Path
+from auditft import hookimpl
+from auditft.plugins import make_plugin_manager
+from auditft.run import execute, prepare
+
+point, suite, reports = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+die = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+
+class Killer:
+    @hookimpl
+    def auditft_tuning_finished(self, run, tuning):
+        if point == "after-tuning":
+            die()
+
+    @hookimpl
+    def auditft_audit_finished(self, run, result):
+        if point == "after-audit":
+            die()
+
+if point == "during-training":
+    import transformers
+    original = transformers.Trainer.training_step
+    def step(self, *args, **kwargs):
+        if self.state.global_step >= 5:
+            die()
+        return original(self, *args, **kwargs)
+    transformers.Trainer.training_step = step
+if point == "writing-report":
+    import auditft.report.html as html
+    html.render_html = die
+
+pm = make_plugin_manager(entry_points=False, env={})
+pm.register(Killer(), name="killer")
+execute(prepare(suite, pm), pm, reports=reports, author="alice")
+'''
+
+
+@pytest.fixture(scope="module")
+def toy_suite(tmp_path_factory, tiny_model_dir):
+    directory = tmp_path_factory.mktemp("resume")
+    toy_classification_data(directory)
+    suite = write_suite(directory / "suite.yaml", model_dir=tiny_model_dir)
+    result = CliRunner().invoke(cli, ["run", str(suite), "--out", str(directory / "clean"), "--author", "alice"])
+    clean = json.loads(next((directory / "clean").glob("*/report.json")).read_text())
+    assert result.exit_code in (0, 3), result.output
+    return suite, clean
+
+
+@pytest.mark.parametrize("point", ["during-training", "after-tuning", "after-audit", "writing-report"])
+def test_killed_run_resumes_to_the_same_verdict(toy_suite, tmp_path, point):
+    suite, clean = toy_suite
+    reports = tmp_path / "reports"
+    child = subprocess.run([sys.executable, "-c", CHILD, point, str(suite), str(reports)],
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    (run_dir,) = [p for p in reports.iterdir() if p.is_dir()]
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["phase"] != "complete" and not (run_dir / "manifest.json").exists()
+    status = CliRunner().invoke(cli, ["status", str(run_dir), "--format", "json"])
+    assert json.loads(status.output)["state"] == "incomplete"
+    cached = run_dir / "work" / "audits" / "accuracy.json"
+    cached_seconds = json.loads(cached.read_text())["result"]["seconds"] if cached.exists() else None
+    assert (cached_seconds is not None) == (point in ("after-audit", "writing-report"))
+
+    result = CliRunner().invoke(cli, ["run", str(suite), "--resume", str(run_dir)])
+    assert result.exit_code in (0, 3), result.output
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["run_id"] == run_dir.name and report["author"] == "alice"
+    assert report["verdict"] == clean["verdict"]
+    assert report["audits"]["accuracy"]["metrics"] == clean["audits"]["accuracy"]["metrics"]
+    if cached_seconds is not None:  # a finished audit is not run again
+        assert report["audits"]["accuracy"]["seconds"] == cached_seconds
+    types = [json.loads(line)["type"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert types == ["created", "resumed", "gated"]
+    assert CliRunner().invoke(cli, ["verify", str(run_dir)]).exit_code == 0
+    assert not (run_dir / "work").exists()
+
+
+def test_resume_refuses_a_complete_run_and_changed_inputs(toy_suite, tmp_path):
+    suite, clean = toy_suite
+    done = next(p for p in (suite.parent / "clean").iterdir() if p.is_dir())
+    result = CliRunner().invoke(cli, ["run", str(suite), "--resume", str(done)])
+    assert result.exit_code == 2 and "already complete" in result.output
+    result = CliRunner().invoke(cli, ["run", str(suite), "--resume", str(tmp_path)])
+    assert result.exit_code == 2 and "not an auditft run directory" in result.output
