@@ -51,7 +51,7 @@ def line_hash(line: str) -> str:
     return hashlib.sha256(line.rstrip("\n").encode("utf-8")).hexdigest()
 
 
-def _content_hash(event: dict[str, Any]) -> str:
+def content_hash(event: dict[str, Any]) -> str:
     return hashlib.sha256(canonical({k: v for k, v in event.items() if k not in ("hash", "hmac")})).hexdigest()
 
 
@@ -89,7 +89,7 @@ class Ledger:
                 lines = [line for line in handle.read().splitlines() if line.strip()]
                 prev = line_hash(lines[-1]) if lines else GENESIS
                 record = {**event, "seq": len(lines) + 1, "time": now_iso(when), "prev": prev}
-                record["hash"] = _content_hash(record)
+                record["hash"] = content_hash(record)
                 if self.key:
                     record["hmac"] = _mac(self.key, record)
                 handle.seek(0, os.SEEK_END)
@@ -133,7 +133,7 @@ class Ledger:
                 problems.append(ChainProblem(number, "not a JSON event"))
                 prev = line_hash(line)
                 continue
-            if _content_hash(event) != event.get("hash"):
+            if content_hash(event) != event.get("hash"):
                 problems.append(ChainProblem(number, "content does not match its hash (edited)"))
             elif event.get("prev") != prev:
                 problems.append(ChainProblem(number, "does not link to the line before it (a line was removed, inserted or reordered)"))

@@ -19,16 +19,30 @@ LIBRARIES = ("auditft", "torch", "transformers", "peft", "accelerate", "datasets
              "scikit-learn", "fairlearn", "numpy", "pydantic", "pluggy", "jinja2")
 
 
-def hash_tree(root: Path, *, exclude: tuple[str, ...] = ()) -> dict[str, str]:
-    """sha256 of every file under ``root``, keyed by POSIX path relative to ``root``."""
+def hash_tree(root: Path, *, exclude: tuple[str, ...] = (), hidden: bool = False) -> dict[str, str]:
+    """sha256 of every file under ``root``, keyed by POSIX path relative to ``root``.
+
+    Hidden files are skipped unless ``hidden``; symlinks are never followed (``symlinks``
+    lists them so integrity checks can refuse them)."""
     root = Path(root)
     out = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
         rel = path.relative_to(root).as_posix()
-        if rel.split("/")[0] in exclude or path.name.startswith("."):
+        if rel.split("/")[0] in exclude or (not hidden and any(part.startswith(".") for part in rel.split("/"))):
             continue
         out[rel] = sha256_file(path)
     return out
+
+
+def symlinks(root: Path) -> list[str]:
+    """Paths under ``root`` that are symlinks (files or directories), relative to ``root``."""
+    found = []
+    for directory, dirs, files in os.walk(root, followlinks=False):
+        for name in dirs + files:
+            path = Path(directory) / name
+            if path.is_symlink():
+                found.append(path.relative_to(root).as_posix())
+    return sorted(found)
 
 
 def library_versions() -> dict[str, str | None]:

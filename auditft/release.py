@@ -50,7 +50,9 @@ def releasable(run_dir: Path, now: datetime) -> list[str]:
 
 
 def release(run_dir: Path, to: Path, *, actor: str, when: datetime | None = None) -> Path:
-    from auditft.report.rerender import rerender
+    from auditft.manifest import hash_tree
+    from auditft.report.html import render_html
+    from auditft.report.rerender import review_info, rerender
 
     run_dir = Path(run_dir)
     now = when or utcnow()
@@ -65,32 +67,44 @@ def release(run_dir: Path, to: Path, *, actor: str, when: datetime | None = None
             raise RefusedError(f"{destination}: a release already exists there; refusing to overwrite it")
         if destination.resolve().parent.parent != Path(to).resolve():
             raise RunDirError(f"{destination}: escapes the release directory")
+        approved = review.live_approvals(now)[-1]["artefacts"]
         staging = destination.with_name(f".{destination.name}.partial")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        for name in SHIPPED:
-            source = run_dir / name
-            if source.is_dir():
-                shutil.copytree(source, staging / name)
-            elif source.exists():
-                shutil.copy2(source, staging / name)
-        approved = review.live_approvals(now)[-1]["artefacts"]
-        for rel, digest in approved.items():
-            if rel.split("/")[0] in SHIPPED and sha256_file(staging / rel) != digest:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise IntegrityError(f"{staging / rel}: copied bytes differ from the approved bytes")
-        staging.rename(destination)
-        record(run_dir, {"type": "released", "run_id": run_dir.name, "actor": actor,
-                         "destination": str(destination.resolve()), "artefacts": approved}, when=now)
-        # the release carries the complete sign-off record, its own release event included,
-        # and an HTML whose banner says RELEASED (report.json, the signed content, is unchanged)
-        from auditft.signoff import run_events
-
-        atomic_write_text(destination / "signoff.jsonl",
-                          "".join(json.dumps(e, sort_keys=True, ensure_ascii=False) + "\n" for e in run_events(run_dir)))
+        try:
+            for name in SHIPPED:
+                source = run_dir / name
+                if source.is_dir():
+                    shutil.copytree(source, staging / name, symlinks=True)
+                elif source.exists():
+                    shutil.copy2(source, staging / name, follow_symlinks=False)
+            # exactly the approved files, byte for byte: nothing missing, changed or added
+            shipped = {rel: d for rel, d in hash_tree(staging, hidden=True).items() if rel != "report.html"}
+            expected = {rel: d for rel, d in approved.items() if rel.split("/")[0] in SHIPPED}
+            if shipped != expected:
+                odd = sorted(set(shipped.items()) ^ set(expected.items()))[0][0]
+                raise IntegrityError(f"{run_dir / odd}: the release would not be exactly the approved bytes")
+            # the record and an HTML whose banner says RELEASED go in before the rename, so the
+            # release folder is complete the moment it exists
+            event = {"type": "released", "run_id": run_dir.name, "actor": actor,
+                     "destination": str(destination.resolve()), "artefacts": approved}
+            atomic_write_text(staging / "signoff.jsonl", "".join(
+                json.dumps(e, sort_keys=True, ensure_ascii=False) + "\n" for e in [*review.events, event]))
+            atomic_write_text(staging / "report.html", render_html(
+                review.report, _plugins(), state="released", review=review_info(review, now)))
+            staging.rename(destination)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        record(run_dir, event, when=now)
         rerender(run_dir)
-        shutil.copy2(run_dir / "report.html", destination / "report.html")
         return destination
+
+
+def _plugins() -> object:
+    from auditft.plugins import make_plugin_manager
+
+    return make_plugin_manager()
 
 
 def _human(seconds: float) -> str:

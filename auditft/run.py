@@ -105,12 +105,15 @@ def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str
         author = run_author  # the run keeps its author (four-eyes applies to them)
     ctx = RunContext(run_id, run_dir, suite, author, data, base, created_at)
     try:
-        return _phases(ctx, prepared, pm)
+        report = _phases(ctx, prepared, pm)
     except BaseException as exc:
         write_state(run_dir, "failed", error=_failure_reason(exc))
         if not isinstance(exc, (AuditftError, KeyboardInterrupt, SystemExit)):
             (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
         raise
+    # outside the failure handler: an observer that raises cannot un-complete a gated run
+    pm.hook.auditft_run_finished(run=ctx, report={k: v for k, v in report.items() if not k.startswith("_")})
+    return report
 
 
 def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str, Any]:
@@ -172,7 +175,6 @@ def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str,
                      "report_sha256": report["_report_sha256"], "artefacts": bound_artefacts(run_dir)})
     write_state(run_dir, "complete", verdict=verdict, state=report["state"])
     shutil.rmtree(work_dir, ignore_errors=True)  # scratch and checkpoints never leave the run
-    pm.hook.auditft_run_finished(run=ctx, report={k: v for k, v in report.items() if not k.startswith("_")})
     return report
 
 

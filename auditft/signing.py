@@ -62,7 +62,9 @@ def verify_signature(event: dict[str, Any], expected_public_key: str | None = No
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    signature = event.get("signature") or {}
+    signature = event.get("signature")
+    if not isinstance(signature, dict):
+        return False
     public = signature.get("public_key")
     if not public or (expected_public_key is not None and public != expected_public_key):
         return False

@@ -24,7 +24,8 @@ from typing import Any
 from auditft.data import sha256_file
 from auditft.errors import IntegrityError, RefusedError, RunDirError
 from auditft.fsutil import atomic_write_text
-from auditft.ledger import Ledger, parse_iso
+from auditft.ledger import Ledger, content_hash, now_iso, parse_iso
+from auditft.manifest import symlinks
 from auditft.rundir import ledger_for, read_state
 
 EVENTS_FILE = "events.jsonl"
@@ -56,14 +57,25 @@ def run_events(run_dir: Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / EVENTS_FILE
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    events = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            raise IntegrityError(f"{path}: line {number}: not a JSON event") from None
+        if not isinstance(event, dict):
+            raise IntegrityError(f"{path}: line {number}: not a JSON event")
+        events.append(event)
+    return events
 
 
 def bound_artefacts(run_dir: Path) -> dict[str, str]:
     """sha256 of every file an approval binds to, keyed by path relative to the run."""
     from auditft.manifest import hash_tree
 
-    return {rel: digest for rel, digest in hash_tree(Path(run_dir), exclude=("work",)).items()
+    return {rel: digest for rel, digest in hash_tree(Path(run_dir), exclude=("work",), hidden=True).items()
             if rel not in UNBOUND}
 
 
@@ -101,12 +113,20 @@ class Review:
         return self.report["author"]
 
     def unwaived(self) -> list[str]:
+        if not self.report["checks"] and self.report.get("verdict") != "passed":
+            return ["(no checks: the suite defines no gates, so nothing can be approved)"]
         return [check_id(c) for c in self.report["checks"]
                 if c["status"] != "pass" and check_id(c) not in self.waivers]
 
     def live_approvals(self, now: datetime) -> list[dict[str, Any]]:
+        """Unexpired approvals, one per reviewer. Expiry counts from ``at``, the time inside
+        the (signed) payload, so re-appending an old signed approval does not refresh it."""
         expires = timedelta(seconds=self.policy["approval_expires_seconds"])
-        return [a for a in self.approvals if parse_iso(a["time"]) + expires > now]
+        live: dict[str, dict[str, Any]] = {}
+        for approval in self.approvals:
+            if parse_iso(approval.get("at", approval["time"])) + expires > now:
+                live.setdefault(approval["actor"], approval)
+        return list(live.values())
 
     def window_ends(self) -> datetime:
         return parse_iso(self.gated["time"]) + timedelta(seconds=self.policy["review_window_seconds"])
@@ -153,7 +173,7 @@ def load_review(run_dir: Path) -> Review:
             review.approvals.append(event)
         elif kind == "rejected":
             review.rejections.append(event)
-        elif kind == "waived":
+        elif kind == "waived" and isinstance(event.get("check"), str):
             review.waivers[event["check"]] = event
         elif kind == "released":
             review.released = event
@@ -170,13 +190,18 @@ def integrity_problems(run_dir: Path, ledger: Ledger | None = None) -> list[str]
     run_dir = Path(run_dir)
     ledger = ledger or ledger_for(run_dir)
     problems = [f"{ledger.path}: {p}" for p in ledger.verify()]
-    mine = run_events(run_dir)
+    try:
+        mine = run_events(run_dir)
+    except IntegrityError as exc:
+        return [*problems, str(exc)]
     by_seq = {e.get("seq"): e for e in ledger.events()}
     run_id = run_dir.name
     for event in mine:
-        other = by_seq.get(event.get("seq"))
-        if other is None or other.get("hash") != event.get("hash"):
-            what = f"{event.get('type')} by {event.get('actor')}"
+        what = f"{event.get('type')} by {event.get('actor')}"
+        if content_hash(event) != event.get("hash"):
+            problems.append(f"{run_dir / EVENTS_FILE}: event seq {event.get('seq')} ({what}) does not match "
+                            "its own hash (edited)")
+        elif by_seq.get(event.get("seq")) != event:
             problems.append(f"{ledger.path}: event seq {event.get('seq')} ({what}) recorded in "
                             f"{run_dir / EVENTS_FILE} is missing or different in the ledger (truncated or edited)")
     known = {e.get("hash") for e in mine}
@@ -198,15 +223,23 @@ def integrity_problems(run_dir: Path, ledger: Ledger | None = None) -> list[str]
                             f"!= {digest[:12]}...)")
     for rel in sorted(set(current) - set(recorded)):
         problems.append(f"{run_dir / rel}: file not recorded at the gate")
+    for rel in symlinks(run_dir):
+        problems.append(f"{run_dir / rel}: symlink inside a run directory (never followed, never bound)")
     report_path = run_dir / "report.json"
     if report_path.exists():
-        keys = json.loads(report_path.read_text(encoding="utf-8")).get("release", {}).get("reviewer_keys", {})
+        policy = json.loads(report_path.read_text(encoding="utf-8")).get("release", {})
+        keys = policy.get("reviewer_keys", {})
         for event in mine:
             actor = event.get("actor")
-            if event.get("type") in ("approved", "rejected", "waived") and actor in keys:
-                if not verify_signature(event, keys[actor]):
+            if event.get("type") not in ("approved", "rejected", "waived"):
+                continue
+            if actor in keys or policy.get("require_signatures"):
+                if actor not in keys or not verify_signature(event, keys[actor]):
                     problems.append(f"{ledger.path}: seq {event.get('seq')}: {event['type']} by {actor!r} "
                                     "lacks a valid signature by their listed key")
+            if "at" in event and abs((parse_iso(event["time"]) - parse_iso(event["at"])).total_seconds()) > 300:
+                problems.append(f"{ledger.path}: seq {event.get('seq')}: {event['type']} by {actor!r} was "
+                                f"signed at {event['at']} but appended at {event['time']} (replayed)")
     return problems
 
 
@@ -220,10 +253,11 @@ def ensure_intact(run_dir: Path) -> None:
 # -- actions ---------------------------------------------------------------------------------
 
 
-def _reviewer_event(review: Review, kind: str, reviewer: str, key: Path | None, **fields: Any) -> dict[str, Any]:
+def _reviewer_event(review: Review, kind: str, reviewer: str, key: Path | None, when: datetime | None = None,
+                    **fields: Any) -> dict[str, Any]:
     from auditft.signing import public_key_of, sign
 
-    event = {"type": kind, "run_id": review.run_dir.name, "actor": reviewer, **fields}
+    event = {"type": kind, "run_id": review.run_dir.name, "actor": reviewer, "at": now_iso(when), **fields}
     keys = review.policy.get("reviewer_keys", {})
     if reviewer in keys:
         if key is None:
@@ -251,7 +285,7 @@ def approve(run_dir: Path, reviewer: str, comment: str, *, key: Path | None = No
             raise RefusedError(f"four-eyes policy: {reviewer!r} ran this job and may not approve it")
         if any(a["actor"] == reviewer for a in review.live_approvals(now)):
             raise RefusedError(f"{reviewer!r} has already approved this run")
-        event = _reviewer_event(review, "approved", reviewer, key, comment=comment,
+        event = _reviewer_event(review, "approved", reviewer, key, now, comment=comment,
                                 report_sha256=review.gated["report_sha256"],
                                 artefacts=bound_artefacts(run_dir))
         return record(run_dir, event, when=now)
@@ -264,7 +298,7 @@ def reject(run_dir: Path, reviewer: str, comment: str, *, key: Path | None = Non
         ensure_intact(run_dir)
         if review.released:
             raise RefusedError("this run was already released; a rejection cannot recall it")
-        event = _reviewer_event(review, "rejected", reviewer, key, comment=comment,
+        event = _reviewer_event(review, "rejected", reviewer, key, when, comment=comment,
                                 report_sha256=review.gated["report_sha256"])
         return record(run_dir, event, when=when)
 
@@ -288,7 +322,7 @@ def waive(run_dir: Path, check: str, reviewer: str, reason: str, *, key: Path | 
             raise RefusedError(f"check {matches[0]} is already waived by {review.waivers[matches[0]]['actor']!r}")
         if review.policy["four_eyes"] and reviewer == review.author:
             raise RefusedError(f"four-eyes policy: {reviewer!r} ran this job and may not waive its checks")
-        event = _reviewer_event(review, "waived", reviewer, key, check=matches[0], reason=reason,
+        event = _reviewer_event(review, "waived", reviewer, key, when, check=matches[0], reason=reason,
                                 status=target["status"], report_sha256=review.gated["report_sha256"])
         return record(run_dir, event, when=when)
 

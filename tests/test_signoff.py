@@ -237,3 +237,48 @@ def test_concurrent_reviews_leave_a_valid_chain(runs):
     events = signoff.run_events(run)
     assert len(events) == 2 + codes.count(0)
     assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+
+
+def test_edited_run_record_with_its_old_hash_is_caught(runs):
+    """Turning the run's own `created` event into an approval, keeping the old hash field."""
+    run = runs["passed"]
+    path = run / "events.jsonl"
+    lines = path.read_text().splitlines()
+    event = json.loads(lines[0])
+    event.update(type="approved", actor="carol", artefacts=signoff.bound_artefacts(run))
+    lines[0] = json.dumps(event, sort_keys=True)
+    path.write_text("\n".join(lines) + "\n")
+    result = invoke("verify", run)
+    assert result.exit_code == 6 and "does not match its own hash" in result.output
+
+
+def test_replayed_signed_approval_does_not_refresh_expiry(runs, signer_key):
+    run = runs["passed"]
+    start = _gate_time(run) + timedelta(days=2)
+    first = signoff.approve(run, "signer", "ok", key=signer_key, when=start)
+    much_later = start + timedelta(days=40)
+    assert any("expired" in r for r in releasable(run, much_later))
+    replay = {k: v for k, v in first.items() if k not in ("seq", "time", "prev", "hash", "hmac")}
+    signoff.record(run, replay, when=much_later)  # same signed payload, fresh ledger time
+    assert any("expired" in r for r in releasable(run, much_later))
+    result = invoke("verify", run)
+    assert result.exit_code == 6 and "(replayed)" in result.output
+
+
+def test_file_added_to_the_adapter_after_the_gate_is_caught(runs, tmp_path, monkeypatch):
+    run = runs["passed"]
+    later = _gate_time(run) + timedelta(days=2)
+    signoff.approve(run, "bob", "ok", when=later)
+    (run / "adapter" / ".extra.safetensors").write_bytes(b"smuggled")
+    result = invoke("verify", run)
+    assert result.exit_code == 6 and ".extra.safetensors: file not recorded at the gate" in result.output
+    with pytest.raises(Exception) as info:
+        release(run, tmp_path / "reg", actor="carol", when=later)
+    assert getattr(info.value, "exit_code", None) == 6 and not (tmp_path / "reg" / "passed").exists()
+
+
+def test_blocked_run_without_checks_cannot_be_approved(tmp_path):
+    review = signoff.Review(tmp_path, {"checks": [], "verdict": "blocked", "release": {}}, [], {})
+    assert review.unwaived() and review.state() == "blocked"
+    passed = signoff.Review(tmp_path, {"checks": [], "verdict": "passed", "release": {}}, [], {})
+    assert passed.unwaived() == []

@@ -7,8 +7,20 @@ from ``report.json``, whose sha256 is what approvals bind to.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from auditft.fsutil import atomic_write_text
+
+
+def review_info(review: Any, now: Any) -> dict[str, Any]:
+    """What the sign-off block and the banner show of the review record."""
+    return {
+        "events": [e for e in review.events if e.get("type") in ("approved", "rejected", "waived", "released")],
+        "waivers": review.waivers,
+        "approvals": [a["actor"] for a in review.live_approvals(now)],
+        "waiting_for": review.waiting_for(now),
+        "window_ends": review.window_ends().strftime("%Y-%m-%d %H:%M:%S UTC"),
+    }
 
 
 def rerender(run_dir: Path, *, state: str | None = None) -> Path:
@@ -17,15 +29,8 @@ def rerender(run_dir: Path, *, state: str | None = None) -> Path:
     from auditft.signoff import load_review, utcnow
 
     review = load_review(run_dir)
-    now = utcnow()
-    info = {
-        "events": [e for e in review.events if e.get("type") in ("approved", "rejected", "waived", "released")],
-        "waivers": review.waivers,
-        "approvals": [a["actor"] for a in review.live_approvals(now)],
-        "waiting_for": review.waiting_for(now),
-        "window_ends": review.window_ends().strftime("%Y-%m-%d %H:%M:%S UTC"),
-    }
-    html = render_html(review.report, make_plugin_manager(), state=state or review.state(), review=info)
+    html = render_html(review.report, make_plugin_manager(), state=state or review.state(),
+                       review=review_info(review, utcnow()))
     path = Path(run_dir) / "report.html"
     atomic_write_text(path, html)
     return path
