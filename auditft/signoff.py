@@ -81,13 +81,35 @@ def bound_artefacts(run_dir: Path) -> dict[str, str]:
 
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """Serialise sign-off actions on one run (check-then-append must not race)."""
+    """Serialise sign-off actions on one run (check-then-append must not race), after
+    completing a run record that a crash left one event behind the ledger."""
     with open(Path(run_dir) / ".lock", "a+") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
+            sync_run_record(run_dir)
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def sync_run_record(run_dir: Path) -> int:
+    """``record`` appends to the ledger, then to the run's copy; a crash in between leaves
+    the copy short. Copy the missing trailing events over, but only when the ledger verifies
+    (chain, HMAC with a key) and the run's copy is an exact prefix of the ledger's events for
+    this run, so nothing unverified is ever adopted. Returns how many events were added."""
+    ledger = ledger_for(run_dir)
+    try:
+        mine = run_events(run_dir)
+    except IntegrityError:
+        return 0
+    theirs = ledger.events(Path(run_dir).name)
+    if len(theirs) <= len(mine) or theirs[: len(mine)] != mine or ledger.verify():
+        return 0
+    path = Path(run_dir) / EVENTS_FILE
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    extra = "".join(json.dumps(e, sort_keys=True, ensure_ascii=False) + "\n" for e in theirs[len(mine):])
+    atomic_write_text(path, existing + extra)
+    return len(theirs) - len(mine)
 
 
 # -- the review record -------------------------------------------------------------------------

@@ -282,3 +282,19 @@ def test_blocked_run_without_checks_cannot_be_approved(tmp_path):
     assert review.unwaived() and review.state() == "blocked"
     passed = signoff.Review(tmp_path, {"checks": [], "verdict": "passed", "release": {}}, [], {})
     assert passed.unwaived() == []
+
+
+def test_crash_between_ledger_and_run_record_is_repaired_safely(runs):
+    """A crash after the ledger append but before the run's copy: verify flags it, the next
+    sign-off action completes the copy from the verified ledger."""
+    from auditft.ledger import now_iso
+    from auditft.rundir import ledger_for
+
+    run = runs["passed"]
+    ledger_for(run).append({"type": "waived", "run_id": run.name, "actor": "x", "check": "none:none",
+                            "reason": "crash test", "at": now_iso()})
+    result = invoke("verify", run)
+    assert result.exit_code == 6 and "missing from the run's own record" in result.output
+    assert invoke("reject", run, "--reviewer", "dave", "--comment", "after the crash").exit_code == 0
+    assert [e["type"] for e in signoff.run_events(run)] == ["created", "gated", "waived", "rejected"]
+    assert invoke("verify", run).exit_code == 0
