@@ -15,9 +15,10 @@ never passes silently.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
+
+from auditft.records import is_finite
 
 if TYPE_CHECKING:
     from auditft.records import AuditResult
@@ -80,13 +81,13 @@ def _check(kind: str, gate: Any, result: AuditResult, min_n: int) -> Check:
     metric = result.metrics.get(gate.metric)
     common = dict(audit=kind, metric=gate.metric, op=gate.op, threshold=gate.threshold,
                   rationale=gate.rationale)
-    if metric is None or not _finite(metric.value):
+    if metric is None or not is_finite(metric.value):
         reason = "audit produced no value for this metric" if metric is None else "value is not a finite number"
         return Check(value=None if metric is None else metric.value, ci_low=None, ci_high=None,
                      status="error", base_value=None, delta=None, reason=reason, **common)
     value = float(metric.value)
     low, high = metric.ci_low, metric.ci_high
-    has_ci = _finite(low) and _finite(high)
+    has_ci = is_finite(low) and is_finite(high)
     bound = (low if gate.op == "min" else high) if has_ci else value
     meets = (lambda x: x >= gate.threshold) if gate.op == "min" else (lambda x: x <= gate.threshold)
     sign = ">=" if gate.op == "min" else "<="
@@ -115,6 +116,3 @@ def ordered(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Failed, errored and insufficient checks first (the report's gate table order)."""
     return sorted(checks, key=lambda c: STATUS_ORDER.get(c["status"], 0))
 
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

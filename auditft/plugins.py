@@ -49,6 +49,14 @@ class PluginManager(pluggy.PluginManager):
         self._tuners: TunerRegistry | None = None
         self._audits: AuditRegistry | None = None
 
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        self._tuners = self._audits = None  # registries are rebuilt from the new plugin set
+        return super().register(plugin, name=name)
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> object | None:
+        self._tuners = self._audits = None
+        return super().unregister(plugin=plugin, name=name)
+
     def version_of(self, plugin_name: str) -> str | None:
         plugin = self.get_plugin(plugin_name)
         for obj, dist in self.list_plugin_distinfo():

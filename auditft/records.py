@@ -27,7 +27,7 @@ class Metric:
 
     @property
     def delta(self) -> float | None:
-        if self.base_value is None or not _finite(self.value) or not _finite(self.base_value):
+        if not is_finite(self.value) or not is_finite(self.base_value):
             return None
         return self.value - self.base_value
 
@@ -104,5 +104,6 @@ class ReportSection:
     order: int = 100
 
 
-def _finite(x: float | None) -> bool:
-    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+def is_finite(x: object) -> bool:
+    """A real number that is not NaN or infinite (``None`` and booleans are not)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

@@ -27,7 +27,10 @@ SHIPPED = ("adapter", "report.json", "report.html", "model_card.md", "manifest.j
 
 def releasable(run_dir: Path, now: datetime) -> list[str]:
     """Reasons the run cannot be released yet (empty when it can)."""
-    review = load_review(run_dir)
+    return _reasons(load_review(run_dir), bound_artefacts(run_dir), now)
+
+
+def _reasons(review: Any, current: dict[str, str], now: datetime) -> list[str]:
     reasons = []
     if review.released:
         reasons.append(f"already released to {review.released.get('destination')}")
@@ -35,7 +38,6 @@ def releasable(run_dir: Path, now: datetime) -> list[str]:
         reasons.append(f"rejected by {review.rejections[-1]['actor']!r}")
     if review.unwaived():
         reasons.append(f"checks neither passed nor waived: {', '.join(review.unwaived())}")
-    current = bound_artefacts(run_dir)
     live = [a for a in review.live_approvals(now) if a.get("artefacts") == current]
     expired = len(review.approvals) - len(review.live_approvals(now))
     need = review.policy["approvals_required"]
@@ -59,7 +61,7 @@ def release(run_dir: Path, to: Path, *, actor: str, when: datetime | None = None
     with run_lock(run_dir):
         review = load_review(run_dir)
         ensure_intact(run_dir)
-        reasons = releasable(run_dir, now)
+        reasons = _reasons(review, bound_artefacts(run_dir), now)
         if reasons:
             raise RefusedError("not releasable: " + "; ".join(reasons))
         destination = Path(to) / review.report["suite"] / run_dir.name

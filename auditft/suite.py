@@ -212,11 +212,7 @@ def check_plugins(suite: Suite, pm: PluginManager) -> None:
     entry = pm.tuners.get(suite.tuner.kind)
     if entry is None:
         raise SuiteError(f"{path}: tuner.kind: {_unknown('tuner', suite.tuner.kind, pm.tuners, pm)}")
-    if suite.task not in entry.tasks:
-        raise SuiteError(
-            f"{path}: tuner.kind: tuner {entry.kind!r} does not support task {suite.task!r} "
-            f"(supports: {', '.join(entry.tasks)})"
-        )
+    _check_task(suite, entry, "tuner", "tuner.kind")
     _validate_options(entry.options, suite.tuner.options, path, "tuner.options")
     seen: set[str] = set()
     for i, audit in enumerate(suite.audits):
@@ -227,11 +223,7 @@ def check_plugins(suite: Suite, pm: PluginManager) -> None:
         aentry = pm.audits.get(audit.kind)
         if aentry is None:
             raise SuiteError(f"{where}.kind: {_unknown('audit', audit.kind, pm.audits, pm)}")
-        if suite.task not in aentry.tasks:
-            raise SuiteError(
-                f"{where}.kind: audit {aentry.kind!r} does not support task {suite.task!r} "
-                f"(supports: {', '.join(aentry.tasks)})"
-            )
+        _check_task(suite, aentry, "audit", f"audits[{i}].kind")
         _validate_options(aentry.options, audit.options, path, f"audits[{i}].options")
         for j, gate in enumerate(audit.gates):
             if gate.metric not in aentry.metrics:
@@ -240,6 +232,12 @@ def check_plugins(suite: Suite, pm: PluginManager) -> None:
                     f"{where}.gates[{j}].metric: audit {audit.kind!r} has no metric "
                     f"{gate.metric!r} (known: {known})"
                 )
+
+
+def _check_task(suite: Suite, entry: Any, what: str, key: str) -> None:
+    if suite.task not in entry.tasks:
+        raise SuiteError(f"{suite.source}: {key}: {what} {entry.kind!r} does not support task {suite.task!r} "
+                         f"(supports: {', '.join(entry.tasks)})")
 
 
 def _validate_options(model: type[BaseModel], options: dict[str, Any], path: Path, key: str) -> BaseModel:

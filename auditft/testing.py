@@ -32,15 +32,13 @@ def isolated_plugin_manager() -> PluginManager:
 
 @contextmanager
 def registered(pm: PluginManager, plugin: Any, name: str | None = None) -> Iterator[str]:
-    """Register ``plugin`` for the block; registries are rebuilt on entry and exit."""
+    """Register ``plugin`` for the block (the manager rebuilds its registries itself)."""
     plugin_name = pm.register(plugin, name=name)
     assert plugin_name is not None
-    pm._tuners = pm._audits = None
     try:
         yield plugin_name
     finally:
         pm.unregister(name=plugin_name)
-        pm._tuners = pm._audits = None
 
 
 def _vocab() -> list[str]:

@@ -30,9 +30,9 @@ def command(ctx: click.Context, suite: Path, out: Path, resume: Path | None, aut
     signal.signal(signal.SIGTERM, _terminate)
     pm = plugin_manager(ctx)
     prepared = prepare(suite, pm)
-    report = execute(prepared, pm, reports=resume.parent if resume else out, author=author_name(author),
-                     resume=resume)
-    print_summary(report, resume.parent if resume else out)
+    reports = resume.parent if resume else out  # a resumed run stays where it is
+    report = execute(prepared, pm, reports=reports, author=author_name(author), resume=resume)
+    print_summary(report, reports)
     ctx.exit(int(ExitCode.OK if report["verdict"] == "passed" else ExitCode.BLOCKED))
 
 
