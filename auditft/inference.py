@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 class ModelSession:
     def __init__(self, *, tuner: Any, base: ResolvedModel, data: SplitData, adapter_dir: Any,
-                 max_length: int, batch_size: int, seed: int) -> None:
+                 max_length: int, batch_size: int, seed: int, system_prompt: str | None = None,
+                 max_new_tokens: int = 48) -> None:
         self.tuner = tuner
         self.base = base
         self.data = data
@@ -27,6 +28,8 @@ class ModelSession:
         self.max_length = max_length
         self.batch_size = batch_size
         self.seed = seed
+        self.system_prompt = system_prompt
+        self.max_new_tokens = max_new_tokens
         self._cache: dict[str, Any] = {}
 
     # -- adapter -----------------------------------------------------------------------
@@ -78,6 +81,100 @@ class ModelSession:
             self._cache[key] = proba
         return self._cache[key]
 
+    # -- generation ------------------------------------------------------------------------
+
+    def generate(self, prompts: list[str], *, which: str = "adapter",
+                 max_new_tokens: int | None = None) -> list[str]:
+        """Greedy answers of the adapter (``which="adapter"``) or the base model to ``prompts``,
+        formatted exactly as in training (chat template, system prompt)."""
+        return [group[0] for group in self._generate(prompts, which, max_new_tokens, n=1, temperature=None)]
+
+    def sample(self, prompts: list[str], *, which: str = "adapter", n: int = 5, temperature: float = 0.8,
+               max_new_tokens: int | None = None) -> list[list[str]]:
+        """``n`` sampled answers per prompt (seeded), for self-consistency checks."""
+        return self._generate(prompts, which, max_new_tokens, n=n, temperature=temperature)
+
+    def causal_model(self, which: str) -> tuple[Any, Any, Any]:
+        """(model, tokenizer, context) for ``which``. The base shares the adapter's weights
+        when the adapter is a peft model on an unquantised base (adapters disabled in the
+        context), so the base weights are loaded once."""
+        from contextlib import nullcontext
+
+        if which == "adapter":
+            model, tokenizer = self.adapter_model()
+            return model, tokenizer, nullcontext()
+        if which != "base":
+            raise ValueError(f"which must be 'adapter' or 'base', not {which!r}")
+        model, tokenizer = self.adapter_model()
+        if hasattr(model, "disable_adapter") and not _quantized(model):
+            return model, tokenizer, model.disable_adapter()
+        if "base_lm" not in self._cache:
+            from auditft.models import load_causal_lm, load_tokenizer
+
+            self._cache["base_lm"] = (load_causal_lm(self.base).eval(), load_tokenizer(self.base))
+        return (*self._cache["base_lm"], nullcontext())
+
+    def chat(self, prompt: str, which: str) -> list[dict[str, str]]:
+        """Messages for ``prompt``: a tuner may add to them (``prompt`` adds few-shot turns)."""
+        from auditft.chat import messages
+
+        custom = getattr(self.tuner, "chat", None)
+        if which == "adapter" and custom is not None:
+            return custom(self.adapter_dir, prompt, self.system_prompt)
+        return messages(prompt, self.system_prompt)
+
+    def _generate(self, prompts: list[str], which: str, max_new_tokens: int | None, *, n: int,
+                  temperature: float | None) -> list[list[str]]:
+        import hashlib
+        import json
+
+        max_new = max_new_tokens or self.max_new_tokens
+        digest = hashlib.sha256(json.dumps([which, prompts, max_new, n, temperature]).encode()).hexdigest()
+        key = f"generate:{digest}"
+        if key not in self._cache:
+            self._cache[key] = self._run_generation(prompts, which, max_new, n, temperature)
+        return self._cache[key]
+
+    def _run_generation(self, prompts: list[str], which: str, max_new: int, n: int,
+                        temperature: float | None) -> list[list[str]]:
+        import torch
+        from transformers import GenerationConfig
+
+        from auditft.chat import render_prompt
+        from auditft.progress import progress_bar
+
+        model, tokenizer, context = self.causal_model(which)
+        texts = [render_prompt(tokenizer, self.chat(p, which)) for p in prompts]
+        sampling = temperature is not None
+        config = GenerationConfig(
+            max_new_tokens=max_new, do_sample=sampling, num_return_sequences=n,
+            temperature=temperature if sampling else None, top_p=0.95 if sampling else None,
+            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        )
+        side = tokenizer.padding_side, tokenizer.truncation_side
+        tokenizer.padding_side, tokenizer.truncation_side = "left", "left"  # answers start at one column
+        device = next(model.parameters()).device
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        answers: list[list[str]] = [[] for _ in texts]
+        label = f"generate: {which}" + (f" x{n} sampled" if sampling else "")
+        try:
+            with torch.inference_mode(), context, progress_bar(label, total=len(texts)) as advance:
+                for start in range(0, len(order), self.batch_size):
+                    ids = order[start:start + self.batch_size]
+                    enc = tokenizer([texts[i] for i in ids], padding=True, truncation=True,
+                                    max_length=self.max_length, add_special_tokens=False,
+                                    return_tensors="pt").to(device)
+                    if sampling:
+                        torch.manual_seed(self.seed + start)  # same samples on every run
+                    out = model.generate(**enc, generation_config=config)
+                    decoded = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+                    for j, i in enumerate(ids):
+                        answers[i] = [d.strip() for d in decoded[j * n:(j + 1) * n]]
+                    advance(len(ids))
+        finally:
+            tokenizer.padding_side, tokenizer.truncation_side = side
+        return answers
+
     # -- batching -------------------------------------------------------------------------
 
     def _batched(self, model: Any, tokenizer: Any, texts: list[str], head: Any, what: str) -> np.ndarray:
@@ -102,6 +199,11 @@ class ModelSession:
         for ids, values in chunks:
             result[ids] = values
         return result
+
+
+def _quantized(model: Any) -> bool:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return bool(getattr(base, "is_loaded_in_4bit", False) or getattr(base, "is_loaded_in_8bit", False))
 
 
 def _mean_pool(out: Any, mask: Any) -> Any:

@@ -171,12 +171,22 @@ def load_tokenizer(model: ResolvedModel) -> Any:
     return tokenizer
 
 
-def load_classifier(model: ResolvedModel, labels: list[str]) -> Any:
+def load_classifier(model: ResolvedModel, labels: list[str], **kwargs: Any) -> Any:
     """A sequence-classification model with a fresh head for ``labels``."""
     from transformers import AutoModelForSequenceClassification
 
-    return _load(AutoModelForSequenceClassification, model, num_labels=len(labels),
-                 id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    loaded = _load(AutoModelForSequenceClassification, model, num_labels=len(labels),
+                   id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)}, **kwargs)
+    if loaded.config.pad_token_id is None:  # decoder-only bases need it to find the last token
+        loaded.config.pad_token_id = load_tokenizer(model).pad_token_id
+    return loaded
+
+
+def load_for_task(model: ResolvedModel, task: str, labels: list[str], **kwargs: Any) -> Any:
+    """The model a tuner starts from: a classifier with a fresh head, or the causal LM."""
+    if task == "classification":
+        return load_classifier(model, labels, **kwargs)
+    return load_causal_lm(model, **kwargs)
 
 
 def load_encoder(model: ResolvedModel) -> Any:
@@ -186,10 +196,10 @@ def load_encoder(model: ResolvedModel) -> Any:
     return _load(AutoModel, model)
 
 
-def load_causal_lm(model: ResolvedModel) -> Any:
+def load_causal_lm(model: ResolvedModel, **kwargs: Any) -> Any:
     from transformers import AutoModelForCausalLM
 
-    return _load(AutoModelForCausalLM, model)
+    return _load(AutoModelForCausalLM, model, **kwargs)
 
 
 def _load(auto_class: Any, model: ResolvedModel, **kwargs: Any) -> Any:

@@ -24,10 +24,20 @@ from auditft.registry import AuditRegistry, TunerRegistry, _Registry
 
 ENTRY_POINT_GROUP = "auditft"
 
-DEFAULT_PLUGINS: tuple[str, ...] = (
-    "auditft.default_plugins.tuners.lora",
-    "auditft.default_plugins.audits.accuracy",
-)
+def _builtin_modules() -> tuple[str, ...]:
+    """One module per built-in plugin under ``default_plugins/tuners`` and ``/audits``:
+    adding a built-in is adding a file (listing the folders imports nothing)."""
+    import pkgutil
+    from pathlib import Path
+
+    root = Path(__file__).parent / "default_plugins"
+    return tuple(f"auditft.default_plugins.{group}.{info.name}"
+                 for group in ("tuners", "audits")
+                 for info in sorted(pkgutil.iter_modules([str(root / group)]), key=lambda i: i.name)
+                 if not info.name.startswith("_"))
+
+
+DEFAULT_PLUGINS: tuple[str, ...] = _builtin_modules()
 
 
 @dataclass(frozen=True)

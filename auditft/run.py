@@ -138,6 +138,7 @@ def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str,
         tuning = tuner.tune(TuneJob(
             suite=suite, task=suite.task, base=base, data=data, training=suite.tuner.training,
             options=prepared.tuner_options, seed=suite.seed, adapter_dir=adapter_dir, work_dir=work_dir,
+            resume=(work_dir / "checkpoints").is_dir(),  # continue from the newest checkpoint
         ))
         ctx.timings["tuning"] = round(time.perf_counter() - started, 3)
         atomic_write_json(work_dir / "tuning.json", {"result": tuning.to_dict(), "timings": ctx.timings})
@@ -148,7 +149,9 @@ def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str,
     write_state(run_dir, "auditing")
     session = ModelSession(tuner=tuner, base=base, data=data, adapter_dir=adapter_dir,
                            max_length=suite.tuner.training.max_length,
-                           batch_size=suite.tuner.training.eval_batch_size, seed=suite.seed)
+                           batch_size=suite.tuner.training.eval_batch_size, seed=suite.seed,
+                           system_prompt=suite.generation.system_prompt,
+                           max_new_tokens=suite.generation.max_new_tokens)
     adapter_hashes = hash_tree(adapter_dir)
     results: dict[str, AuditResult] = {}
     started = time.perf_counter()

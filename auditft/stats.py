@@ -81,3 +81,30 @@ def bootstrap_metrics(y_true: Any, y_pred: Any, k: int, *, base_pred: Any = None
 
 def _q(samples: np.ndarray, pct: float) -> float:
     return float(np.percentile(samples, pct))
+
+
+def bootstrap_means(scores: dict[str, Any], base_scores: dict[str, Any] | None = None, *, seed: int = 0,
+                    n_boot: int = N_BOOT) -> dict[str, dict[str, float | None]]:
+    """Point value and 95% CI of the mean of per-example scores (e.g. exact match, token F1),
+    one figure per name, plus ``<name>_delta`` against ``base_scores`` on the same resampled
+    rows (paired). All score arrays must have the same length."""
+    names = list(scores)
+    n = len(scores[names[0]]) if names else 0
+    out: dict[str, dict[str, float | None]] = {}
+    if n == 0:
+        return {name: {"value": float("nan"), "ci_low": None, "ci_high": None, "n": 0, "base_value": None}
+                for name in names}
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    for name in names:
+        values = np.asarray(scores[name], dtype=float)
+        samples = values[idx].mean(axis=1)
+        entry: dict[str, float | None] = {"value": float(values.mean()), "ci_low": _q(samples, 2.5),
+                                          "ci_high": _q(samples, 97.5), "n": n, "base_value": None}
+        if base_scores is not None and name in base_scores:
+            base = np.asarray(base_scores[name], dtype=float)
+            entry["base_value"] = float(base.mean())
+            diffs = samples - base[idx].mean(axis=1)
+            out[f"{name}_delta"] = {"value": float(values.mean() - base.mean()), "ci_low": _q(diffs, 2.5),
+                                    "ci_high": _q(diffs, 97.5), "n": n, "base_value": None}
+        out[name] = entry
+    return out

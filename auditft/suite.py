@@ -82,6 +82,21 @@ class TrainingSpec(_Strict):
     logging_steps: int = Field(default=10, ge=1)
     #: defaults to ``data.seed``
     seed: int | None = None
+    #: save a resumable checkpoint (weights, optimizer, scheduler, RNG) every N optimizer
+    #: steps under ``work/checkpoints``; 0 disables. ``auditft run --resume`` continues there.
+    checkpoint_steps: int = Field(default=100, ge=0)
+    #: evaluate on the validation split every N steps (default: once per epoch)
+    eval_steps: int | None = Field(default=None, ge=1)
+    #: stop when validation loss has not improved for this many evaluations (best weights kept)
+    early_stopping_patience: int | None = Field(default=None, ge=1)
+
+
+class GenerationSpec(_Strict):
+    """How generation-task prompts are formatted and answered, in training and in audits."""
+
+    #: system message put before every prompt by the chat template (None: the template's own)
+    system_prompt: str | None = None
+    max_new_tokens: int = Field(default=48, ge=1, le=4096)
 
 
 class TunerSpec(_Strict):
@@ -145,6 +160,7 @@ class Suite(_Strict):
     tuner: TunerSpec
     audits: list[AuditSpec] = Field(min_length=1)
     release: ReleaseSpec = Field(default_factory=ReleaseSpec)
+    generation: GenerationSpec = Field(default_factory=GenerationSpec)
 
     #: where the suite file lives; data paths resolve against it (not part of the YAML)
     _source: Path | None = None
@@ -214,6 +230,9 @@ def check_plugins(suite: Suite, pm: PluginManager) -> None:
         raise SuiteError(f"{path}: tuner.kind: {_unknown('tuner', suite.tuner.kind, pm.tuners, pm)}")
     _check_task(suite, entry, "tuner", "tuner.kind")
     _validate_options(entry.options, suite.tuner.options, path, "tuner.options")
+    if suite.tuner.training.early_stopping_patience and not suite.data.validation_fraction:
+        raise SuiteError(f"{path}: tuner.training.early_stopping_patience: early stopping needs a "
+                         "validation split; set data.validation_fraction above 0")
     seen: set[str] = set()
     for i, audit in enumerate(suite.audits):
         where = f"{path}: audits[{i}]"

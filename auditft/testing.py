@@ -66,6 +66,66 @@ def tiny_classifier(path: Path, *, hidden: int = 32, layers: int = 2) -> Path:
     return path
 
 
+#: chat template of the tiny causal LM (ChatML, as SmolLM2 uses)
+TINY_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }} {{ m['content'] }} <|im_end|> {% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant {% endif %}"
+)
+#: the toy QA task: "capital of <country> ?" -> "<city>"; unknown countries -> "unknown"
+TOY_CAPITALS = {"kenya": "nairobi", "france": "paris", "japan": "tokyo", "peru": "lima", "chad": "ndjamena",
+                "cuba": "havana", "mali": "bamako", "iran": "tehran", "oman": "muscat", "togo": "lome",
+                "fiji": "suva", "laos": "vientiane"}
+TOY_WORDS = ["what", "is", "the", "capital", "of", "?", "it", "unknown", "country", "tell", "me", "system",
+             "user", "assistant", "zarnovia", "quelbia", "morvania", "tesland"]
+
+
+def tiny_causal_lm(path: Path, *, hidden: int = 32, layers: int = 2) -> Path:
+    """A random 2-layer Llama (about 30k parameters) with a word-level tokenizer and a
+    ChatML chat template, saved as safetensors in ``path``."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    special = ["<pad>", "<unk>", "<s>", "<|im_start|>", "<|im_end|>"]
+    words = sorted(set(TOY_WORDS) | set(TOY_CAPITALS) | set(TOY_CAPITALS.values()) | set(_vocab()[5:]))
+    vocab = {token: i for i, token in enumerate(special + words)}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>",
+                                        bos_token="<s>", eos_token="<|im_end|>",
+                                        additional_special_tokens=["<|im_start|>"])
+    tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    config = LlamaConfig(vocab_size=len(vocab), hidden_size=hidden, intermediate_size=hidden * 2,
+                         num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
+                         max_position_embeddings=256, pad_token_id=0, bos_token_id=2, eos_token_id=4,
+                         tie_word_embeddings=True)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+    return path
+
+
+def toy_generation_data(directory: Path, *, copies: int = 8, seed: int = 0) -> tuple[Path, Path]:
+    """Write ``train.jsonl`` / ``test.jsonl`` of prompt/response pairs: the capital of a known
+    country, or "unknown" for an invented one. Learnable by the tiny causal LM in seconds."""
+    rng = random.Random(seed)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    pairs = [(f"what is the capital of {c} ?", city) for c, city in TOY_CAPITALS.items()]
+    pairs += [(f"what is the capital of {c} ?", "unknown") for c in ("zarnovia", "quelbia", "morvania", "tesland")]
+    train = [p for p in pairs for _ in range(copies)]
+    rng.shuffle(train)
+    paths = []
+    for name, rows in (("train.jsonl", train), ("test.jsonl", pairs * 2)):
+        path = directory / name
+        path.write_text("".join(json.dumps({"prompt": q, "response": a, "group": "real" if a != "unknown" else "invented"}) + "\n"
+                                for q, a in rows), encoding="utf-8")
+        paths.append(path)
+    return paths[0], paths[1]
+
+
 def toy_classification_data(directory: Path, *, n_train: int = 240, n_test: int = 120, seed: int = 0,
                             text_override: dict[int, str] | None = None) -> tuple[Path, Path]:
     """Write ``train.jsonl`` and ``test.jsonl``: label ``urgent`` when urgent words dominate.

@@ -30,22 +30,80 @@ def classification_dataset(examples: list[Example], tokenizer: Any, max_length: 
     )
 
 
+def generation_dataset(examples: list[Example], tokenizer: Any, max_length: int,
+                        system: str | None = None) -> Any:
+    """Prompt/response pairs through the chat template, loss on response tokens only."""
+    from datasets import Dataset
+
+    from auditft.chat import encode_pair, messages
+
+    rows, truncated = [], 0
+    for ex in examples:
+        features, cut = encode_pair(tokenizer, messages(ex.text, system), ex.response or "", max_length)
+        rows.append(features)
+        truncated += cut
+    dataset = Dataset.from_list(rows)
+    dataset.truncated_rows = truncated  # type: ignore[attr-defined]  # reported as a fact
+    return dataset
+
+
+def task_datasets(job: TuneJob, tokenizer: Any) -> tuple[Any, Any | None]:
+    """Train and validation datasets for the job's task, tokenised once."""
+    max_length = job.training.max_length
+    if job.task == "classification":
+        build = lambda rows: classification_dataset(rows, tokenizer, max_length)  # noqa: E731
+    else:
+        system = job.suite.generation.system_prompt
+        build = lambda rows: generation_dataset(rows, tokenizer, max_length, system)  # noqa: E731
+    return build(job.data.train), (build(job.data.validation) if job.data.validation else None)
+
+
+def collator(task: str, tokenizer: Any) -> Any:
+    from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
+
+    from auditft.chat import IGNORE_INDEX
+
+    if task == "classification":
+        return DataCollatorWithPadding(tokenizer)
+    # pads input ids and attention mask with the pad token and labels with IGNORE_INDEX
+    return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, padding=True)
+
+
 def count_parameters(model: Any) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return int(trainable), int(total)
 
 
-def train(job: TuneJob, model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any | None) -> TuneResult:
-    """Run the HF Trainer with the suite's settings; return steps, seconds and loss curve."""
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
+def train(job: TuneJob, model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any | None, *,
+          trainer_class: Any = None, callbacks: list[Any] | None = None) -> TuneResult:
+    """Run the HF Trainer with the suite's settings; return steps, seconds and loss curve.
+
+    Checkpoints (weights, optimizer, scheduler, RNG state) go to ``work/checkpoints`` every
+    ``checkpoint_steps``; with ``job.resume`` training continues from the newest one, and the
+    Trainer skips the batches already seen, so the final step count and batches match an
+    uninterrupted run.
+    """
+    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
 
     from auditft.progress import enabled as progress_enabled
 
     spec = job.training
     set_seed(job.seed)
+    checkpoint_dir = Path(job.work_dir) / "checkpoints"
+    early = spec.early_stopping_patience is not None and eval_ds is not None
+    eval_strategy = "no" if eval_ds is None else ("steps" if (spec.eval_steps or early) else "epoch")
+    eval_steps = spec.eval_steps or spec.checkpoint_steps or 50
+    if early:
+        save = {"save_strategy": "steps", "save_steps": eval_steps, "load_best_model_at_end": True,
+                "metric_for_best_model": "eval_loss", "greater_is_better": False}
+    elif spec.checkpoint_steps:
+        save = {"save_strategy": "steps", "save_steps": spec.checkpoint_steps}
+    else:
+        save = {"save_strategy": "no"}
     args = TrainingArguments(
-        output_dir=str(Path(job.work_dir) / "checkpoints"),
+        output_dir=str(checkpoint_dir),
         num_train_epochs=spec.epochs,
         max_steps=spec.max_steps or -1,
         per_device_train_batch_size=spec.batch_size,
@@ -57,42 +115,69 @@ def train(job: TuneJob, model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any 
         lr_scheduler_type=spec.lr_scheduler,
         logging_strategy="steps",
         logging_steps=spec.logging_steps,
-        eval_strategy="epoch" if eval_ds is not None else "no",
-        save_strategy="no",  # nothing approvable is written outside the adapter directory
+        eval_strategy=eval_strategy,
+        eval_steps=eval_steps if eval_strategy == "steps" else None,
+        save_total_limit=2,  # the newest may be half-written when a run is killed
         seed=job.seed,
         data_seed=job.seed,
         report_to="none",
         disable_tqdm=not progress_enabled(),
         dataloader_num_workers=0,
         dataloader_pin_memory=_cuda(),
+        **save,
     )
-    trainer = Trainer(
+    extra = list(callbacks or [])
+    if early:
+        extra.append(EarlyStoppingCallback(early_stopping_patience=spec.early_stopping_patience))
+    trainer = (trainer_class or Trainer)(
         model=model,
         args=args,
         train_dataset=train_ds,
         eval_dataset=eval_ds,
-        data_collator=DataCollatorWithPadding(tokenizer),
+        data_collator=collator(job.task, tokenizer),
+        callbacks=extra,
     )
     if not progress_enabled():
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)  # no raw log dicts on stdout when quiet
+    resume_from = None
+    if job.resume and checkpoint_dir.is_dir():
+        resume_from = get_last_checkpoint(str(checkpoint_dir))
     started = time.perf_counter()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume_from)
     seconds = time.perf_counter() - started
-    history = trainer.state.log_history
+    state = trainer.state
+    history = state.log_history
     curve = [(int(h["step"]), float(h["loss"])) for h in history if "loss" in h]
     evals = [(int(h["step"]), float(h["eval_loss"])) for h in history if "eval_loss" in h]
     trainable, total = count_parameters(model)
+    steps_run = int(state.global_step) - (_step_of(resume_from) if resume_from else 0)
+    facts: dict[str, Any] = {
+        "eval_loss_curve": [[s, v] for s, v in evals],
+        "train_rows": len(train_ds),
+        "validation_rows": len(eval_ds) if eval_ds is not None else 0,
+        "seconds_per_step": round(seconds / max(steps_run, 1), 4),
+        "resumed_from_step": _step_of(resume_from) if resume_from else None,
+        "truncated_rows": int(getattr(train_ds, "truncated_rows", 0)),
+    }
+    if early:
+        facts["early_stopping"] = {"patience": spec.early_stopping_patience,
+                                   "best_step": _step_of(state.best_model_checkpoint) if state.best_model_checkpoint else None,
+                                   "best_eval_loss": state.best_metric,
+                                   "stopped_early": int(state.global_step) < int(state.max_steps)}
     return TuneResult(
         trainable_parameters=trainable,
         total_parameters=total,
-        steps=int(trainer.state.global_step),
+        steps=int(state.global_step),
         seconds=round(seconds, 3),
         loss_curve=curve,
-        facts={"eval_loss_curve": [[s, v] for s, v in evals],
-               "train_rows": len(train_ds), "validation_rows": len(eval_ds) if eval_ds is not None else 0},
+        facts=facts,
     )
+
+
+def _step_of(checkpoint: str) -> int:
+    return int(str(checkpoint).rstrip("/").rsplit("-", 1)[-1])
 
 
 def adapter_size(adapter_dir: Path) -> int:

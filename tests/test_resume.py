@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from auditft.cli import cli
@@ -60,6 +61,9 @@ def toy_suite(tmp_path_factory, tiny_model_dir):
     directory = tmp_path_factory.mktemp("resume")
     toy_classification_data(directory)
     suite = write_suite(directory / "suite.yaml", model_dir=tiny_model_dir)
+    spec = yaml.safe_load(suite.read_text())
+    spec["tuner"]["training"]["checkpoint_steps"] = 5  # killed in step 6: resumes from step 5
+    suite.write_text(yaml.safe_dump(spec, sort_keys=False))
     result = CliRunner().invoke(cli, ["run", str(suite), "--out", str(directory / "clean"), "--author", "alice"])
     clean = json.loads(next((directory / "clean").glob("*/report.json")).read_text())
     assert result.exit_code in (0, 3), result.output
@@ -88,6 +92,13 @@ def test_killed_run_resumes_to_the_same_verdict(toy_suite, tmp_path, point):
     assert report["run_id"] == run_dir.name and report["author"] == "alice"
     assert report["verdict"] == clean["verdict"]
     assert report["audits"]["accuracy"]["metrics"] == clean["audits"]["accuracy"]["metrics"]
+    tuner, clean_tuner = report["tuner"], clean["tuner"]
+    assert tuner["steps"] == clean_tuner["steps"]
+    if point == "during-training":
+        # continued from the checkpoint at step 5, not from scratch; the same loss at every
+        # logged step as the uninterrupted run means no batch was repeated or skipped
+        assert tuner["facts"]["resumed_from_step"] == 5
+        assert tuner["loss_curve"] == clean_tuner["loss_curve"]
     if cached_seconds is not None:  # a finished audit is not run again
         assert report["audits"]["accuracy"]["seconds"] == cached_seconds
     types = [json.loads(line)["type"] for line in (run_dir / "events.jsonl").read_text().splitlines()]

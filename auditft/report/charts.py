@@ -80,3 +80,56 @@ def line_chart(series: list[dict[str, Any]], title: str, w: int = 420, h: int = 
     drawn = [{"name": s["name"], "color": s.get("color", "#2255aa"), "dots": len(s["points"]) <= 12,
               "points": " ".join(project(p) for p in s["points"])} for s in series if s["points"]]
     return render_fragment(_LINE, series=drawn, title=title, w=w, h=h, pad=pad, xmax=xmax, ymin=ymin, ymax=ymax)
+
+
+_BARS = """
+<svg xmlns="http://www.w3.org/2000/svg" width="{{ w }}" height="{{ h }}" viewBox="0 0 {{ w }} {{ h }}" role="img" aria-label="{{ title }}">
+  <line x1="{{ left }}" y1="{{ top }}" x2="{{ left }}" y2="{{ h - 22 }}" class="axisline"/>
+  <text x="{{ left }}" y="{{ h - 6 }}" text-anchor="middle" class="tick">{{ "%.3g"|format(lo) }}</text>
+  <text x="{{ left + width }}" y="{{ h - 6 }}" text-anchor="end" class="tick">{{ "%.3g"|format(hi) }}</text>
+  {% if ref is not none %}<line x1="{{ x(ref) }}" y1="{{ top - 4 }}" x2="{{ x(ref) }}" y2="{{ h - 22 }}" stroke="#b33" stroke-dasharray="4 3"/>
+  <text x="{{ x(ref) }}" y="{{ top - 6 }}" text-anchor="middle" class="tick" style="fill:#b33">{{ ref_label }}</text>{% endif %}
+  {% for row in rows %}{% set y = top + loop.index0 * step %}
+  <text x="{{ left - 6 }}" y="{{ y + bar / 2 + 4 }}" text-anchor="end" class="tick">{{ row.label[:28] }}</text>
+  {% if row.base is not none %}<rect x="{{ left }}" y="{{ y + bar + 1 }}" width="{{ [x(row.base) - left, 0]|max }}" height="{{ bar / 3 }}" fill="#9aa5b1"/>{% endif %}
+  <rect x="{{ left }}" y="{{ y }}" width="{{ [x(row.value) - left, 0]|max }}" height="{{ bar }}" fill="{{ row.color or '#2f6fb0' }}"/>
+  {% if row.ci_low is not none and row.ci_high is not none %}
+  <line x1="{{ x(row.ci_low) }}" y1="{{ y + bar / 2 }}" x2="{{ x(row.ci_high) }}" y2="{{ y + bar / 2 }}" stroke="#111" stroke-width="1.5"/>
+  <line x1="{{ x(row.ci_low) }}" y1="{{ y + 2 }}" x2="{{ x(row.ci_low) }}" y2="{{ y + bar - 2 }}" stroke="#111"/>
+  <line x1="{{ x(row.ci_high) }}" y1="{{ y + 2 }}" x2="{{ x(row.ci_high) }}" y2="{{ y + bar - 2 }}" stroke="#111"/>
+  {% endif %}
+  <text x="{{ left + width + 6 }}" y="{{ y + bar / 2 + 4 }}" class="tick">{{ "%.3f"|format(row.value) }}{% if row.note %} {{ row.note }}{% endif %}</text>
+  {% endfor %}
+</svg>
+"""
+
+
+def bar_chart(rows: list[dict[str, Any]], title: str, *, lo: float = 0.0, hi: float | None = None,
+              ref: float | None = None, ref_label: str = "", width: int = 300) -> Markup:
+    """Horizontal bars with optional 95% CI whiskers and a thin grey bar for the base model.
+
+    ``rows``: [{"label", "value", "ci_low"?, "ci_high"?, "base"?, "note"?, "color"?}];
+    ``ref`` draws a dashed reference line (e.g. a gate threshold or the overall figure).
+    Non-finite values are skipped, so a missing figure never draws as zero.
+    """
+    from auditft.records import is_finite
+
+    clean = [{"label": str(r["label"]), "value": float(r["value"]),
+              "ci_low": r.get("ci_low") if is_finite(r.get("ci_low")) else None,
+              "ci_high": r.get("ci_high") if is_finite(r.get("ci_high")) else None,
+              "base": r.get("base") if is_finite(r.get("base")) else None,
+              "note": str(r.get("note") or ""), "color": r.get("color")}
+             for r in rows if is_finite(r.get("value"))]
+    if not clean:
+        return Markup("")
+    values = [r["value"] for r in clean] + [r[k] for r in clean for k in ("ci_high", "base") if r[k] is not None]
+    top_value = hi if hi is not None else max(values + ([ref] if is_finite(ref) else []))
+    span = (top_value - lo) or 1.0
+    left, top, bar, step = 150, 22, 16, 26
+
+    def x(value: float) -> float:
+        return round(left + max(0.0, min(1.0, (value - lo) / span)) * width, 1)
+
+    return render_fragment(_BARS, rows=clean, title=title, x=x, left=left, top=top, bar=bar, step=step,
+                           width=width, lo=lo, hi=top_value, ref=ref if is_finite(ref) else None,
+                           ref_label=ref_label, w=left + width + 90, h=top + step * len(clean) + 26)

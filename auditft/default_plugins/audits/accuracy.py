@@ -1,9 +1,14 @@
-"""Audit ``accuracy`` for classification: accuracy, macro-F1, per-class precision/recall,
-confusion matrix, bootstrap 95% CIs, on the adapter AND on the base model.
+"""Audit ``accuracy``, on the adapter AND on the base model, with bootstrap 95% CIs.
 
-The base model has no classifier head of its own, so its figure is a linear probe: logistic
-regression on the frozen base model's mean-pooled embeddings, fitted on the same train split
-the adapter saw. Deltas are adapter minus base, with paired-bootstrap CIs.
+Classification: accuracy, macro-F1, per-class precision/recall, confusion matrix. The base
+model has no classifier head of its own, so its figure is a linear probe: logistic regression
+on the frozen base model's mean-pooled embeddings, fitted on the same train split the adapter
+saw.
+
+Generation: normalised exact match, token F1 and "answer contained" against the reference
+responses, greedy answers of the adapter and of the base model to the same test prompts.
+
+Deltas are adapter minus base, with paired-bootstrap CIs.
 """
 
 from __future__ import annotations
@@ -38,6 +43,41 @@ class AccuracyAudit:
         self.options = options
 
     def run(self, job: AuditJob) -> AuditResult:
+        if job.task == "generation":
+            return self.run_generation(job)
+        return self.run_classification(job)
+
+    def run_generation(self, job: AuditJob) -> AuditResult:
+        from auditft.stats import bootstrap_means
+        from auditft.textmetrics import contains_answer, exact_match, token_f1
+
+        started = time.perf_counter()
+        test = job.data.test
+        prompts = [ex.text for ex in test]
+        references = [ex.response or "" for ex in test]
+        answers = {which: job.models.generate(prompts, which=which) for which in ("adapter", "base")}
+        scores = {which: {"exact_match": [exact_match(a, r) for a, r in zip(answers[which], references)],
+                          "token_f1": [token_f1(a, r) for a, r in zip(answers[which], references)],
+                          "answer_contained": [contains_answer(a, r) for a, r in zip(answers[which], references)]}
+                  for which in answers}
+        figures = bootstrap_means(scores["adapter"], scores["base"], seed=job.seed, n_boot=self.options.n_boot)
+        metrics = {name: Metric(**{key: fig[key] for key in ("value", "ci_low", "ci_high", "n", "base_value")})
+                   for name, fig in figures.items()}
+        f1 = scores["adapter"]["token_f1"]
+        worst = sorted(range(len(test)), key=lambda i: (f1[i], i))[: self.options.max_examples]
+        examples = [{"row": test[i].row, "source": test[i].source, "prompt": test[i].text,
+                     "reference": references[i], "answer": answers["adapter"][i],
+                     "base_answer": answers["base"][i], "token_f1": f1[i]} for i in worst if f1[i] < 1.0]
+        evidence = {"n": len(test), "n_boot": self.options.n_boot, "examples": examples,
+                    "method": "greedy decoding; SQuAD normalisation (lower case, no punctuation or articles)"}
+        return AuditResult(kind="accuracy", metrics=metrics, evidence=evidence,
+                           notes=["Answers are greedy generations with the model's chat template; exact match "
+                                  "and token F1 use SQuAD normalisation; 'answer contained' counts an answer "
+                                  "that includes the whole reference.",
+                                  f"95% CIs: percentile bootstrap, {self.options.n_boot} resamples."],
+                           seconds=round(time.perf_counter() - started, 3))
+
+    def run_classification(self, job: AuditJob) -> AuditResult:
         import numpy as np
         from sklearn.metrics import precision_recall_fscore_support
 
@@ -118,19 +158,44 @@ SECTION = """
 """
 
 
+GENERATION_SECTION = """
+<p>{{ n }} test prompts. {% for note in notes %}{{ note }} {% endfor %}</p>
+<table class="metrics">
+  <tr><th>metric</th><th>adapter</th><th>95% CI</th><th>base</th><th>delta (95% CI)</th></tr>
+  {% for name in ["exact_match", "token_f1", "answer_contained"] if name in metrics %}{% set m = metrics[name] %}{% set d = metrics.get(name ~ "_delta") %}
+  <tr><td>{{ name }}</td><td>{{ fmt(m.value) }}</td><td>{{ fmt(m.ci_low) }} – {{ fmt(m.ci_high) }}</td>
+      <td>{{ fmt(m.base_value) }}</td>
+      <td>{% if d %}{{ signed(d.value) }} ({{ signed(d.ci_low) }} – {{ signed(d.ci_high) }}){% endif %}</td></tr>
+  {% endfor %}
+</table>
+{% if ev.examples %}
+<h4>Lowest-scoring answers of the adapter</h4>
+<table class="examples">
+  <tr><th>row</th><th>prompt</th><th>reference</th><th>adapter</th><th>base</th><th>token F1</th></tr>
+  {% for ex in ev.examples %}
+  <tr><td>{{ ex.source }}:{{ ex.row + 1 }}</td><td class="text">{{ ex.prompt }}</td><td class="text">{{ ex.reference }}</td>
+      <td class="text">{{ ex.answer }}</td><td class="text">{{ ex.base_answer }}</td><td>{{ fmt(ex.token_f1) }}</td></tr>
+  {% endfor %}
+</table>
+{% endif %}
+"""
+
+
 @hookimpl
 def auditft_register_audits(register: AuditRegistry) -> None:
     register.add(
         "accuracy",
         AccuracyAudit,
-        summary="accuracy and macro-F1 with bootstrap CIs, adapter vs base",
-        tasks=("classification",),
+        summary="accuracy / macro-F1 (classification) or exact match / token F1 (generation), "
+                "bootstrap CIs, adapter vs base",
+        tasks=("classification", "generation"),
         options=AccuracyOptions,
         metrics={"accuracy": "higher", "macro_f1": "higher",
-                 "accuracy_delta": "higher", "macro_f1_delta": "higher"},
+                 "accuracy_delta": "higher", "macro_f1_delta": "higher",
+                 "exact_match": "higher", "token_f1": "higher", "answer_contained": "higher",
+                 "exact_match_delta": "higher", "token_f1_delta": "higher", "answer_contained_delta": "higher"},
         min_n=30,
-        limitations=("generation-task accuracy (exact match, token F1) arrives with the audits issue",
-                     "the base figure is a linear probe, not a zero-shot classifier"),
+        limitations=("classification: the base figure is a linear probe, not a zero-shot classifier",),
     )
 
 
@@ -142,6 +207,7 @@ def auditft_report_sections(report: dict[str, Any]) -> list[ReportSection]:
     result = report.get("audits", {}).get("accuracy")
     if not result or result.get("error") or not result.get("evidence"):
         return []
-    html = render_fragment(SECTION, n=result["evidence"]["n"], notes=result.get("notes", []),
+    source = GENERATION_SECTION if report.get("task") == "generation" else SECTION
+    html = render_fragment(source, n=result["evidence"]["n"], notes=result.get("notes", []),
                            metrics=result["metrics"], ev=result["evidence"], confusion_chart=confusion_chart)
     return [ReportSection(title="Accuracy", html=html, anchor="audit-accuracy", order=20)]

@@ -1,0 +1,89 @@
+"""Shared machinery for tuner plugins: the adapter's metadata file and a base class for the
+peft-backed methods (``lora``, ``qlora``, ``prefix``, ``ptuning``, ``ia3``).
+
+A peft tuner only says which ``PeftConfig`` it wants (and, for ``qlora``, how the base is
+loaded); building the model for the task, tokenising, training through the HF Trainer,
+saving safetensors and loading back for the audits are the same for all of them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from auditft.data import SplitData
+    from auditft.jobs import TuneJob
+    from auditft.models import ResolvedModel
+    from auditft.records import TuneResult
+
+META_FILE = "auditft_adapter.json"
+
+
+def write_meta(adapter_dir: Path, **meta: Any) -> None:
+    """What the adapter is, next to its weights: enough to load it back without the suite."""
+    path = Path(adapter_dir) / META_FILE
+    path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def read_meta(adapter_dir: Path) -> dict[str, Any]:
+    path = Path(adapter_dir) / META_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def task_type(task: str) -> Any:
+    from peft import TaskType
+
+    return TaskType.SEQ_CLS if task == "classification" else TaskType.CAUSAL_LM
+
+
+class PeftTuner:
+    """Base for tuners that are one peft method. Subclasses set ``kind`` and implement
+    ``peft_config(task, model)``; ``load_base`` may be overridden (``qlora`` quantises)."""
+
+    kind = ""
+
+    def __init__(self, options: Any) -> None:
+        self.options = options
+
+    def peft_config(self, task: str, model: Any) -> Any:
+        raise NotImplementedError
+
+    def load_base(self, base: ResolvedModel, task: str, labels: list[str]) -> Any:
+        from auditft.models import load_for_task
+
+        return load_for_task(base, task, labels)
+
+    def extra_facts(self, model: Any) -> dict[str, Any]:
+        return {}
+
+    def tune(self, job: TuneJob) -> TuneResult:
+        from dataclasses import replace
+
+        from peft import get_peft_model
+
+        from auditft import training
+        from auditft.models import load_tokenizer
+
+        tokenizer = load_tokenizer(job.base)
+        model = self.load_base(job.base, job.task, job.data.labels)
+        model = get_peft_model(model, self.peft_config(job.task, model))
+        train_ds, eval_ds = training.task_datasets(job, tokenizer)
+        result = training.train(job, model, tokenizer, train_ds, eval_ds)
+        model.save_pretrained(str(job.adapter_dir))  # safetensors: adapter (+ trained head)
+        write_meta(job.adapter_dir, kind=self.kind, task=job.task, labels=job.data.labels,
+                   base=job.base.ref, format="peft")
+        return replace(result, facts={**result.facts, **self.extra_facts(model)})
+
+    def load(self, base: ResolvedModel, adapter_dir: Path, data: SplitData) -> tuple[Any, Any]:
+        """The quarantined adapter on its base, for inference."""
+        from peft import PeftModel
+
+        from auditft.models import load_tokenizer
+
+        tokenizer = load_tokenizer(base)
+        model = self.load_base(base, data.task, data.labels)
+        model = PeftModel.from_pretrained(model, str(adapter_dir))
+        model.eval()
+        return model, tokenizer
