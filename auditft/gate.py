@@ -91,8 +91,9 @@ def _check(kind: str, gate: Any, result: AuditResult, min_n: int) -> Check:
     bound = (low if gate.op == "min" else high) if has_ci else value
     meets = (lambda x: x >= gate.threshold) if gate.op == "min" else (lambda x: x <= gate.threshold)
     sign = ">=" if gate.op == "min" else "<="
-    if metric.n is not None and metric.n < min_n:
-        status, reason = "insufficient", f"only {metric.n} examples; this audit needs at least {min_n}"
+    floor = metric.min_n if metric.min_n is not None else min_n
+    if metric.n is not None and metric.n < floor:
+        status, reason = "insufficient", f"only {metric.n} examples; this check needs at least {floor}"
     elif meets(bound):
         status = "pass"
         reason = (f"95% CI bound {bound:.4g} {sign} {gate.threshold:g}" if has_ci

@@ -106,6 +106,8 @@ class ModelSession:
         if which != "base":
             raise ValueError(f"which must be 'adapter' or 'base', not {which!r}")
         model, tokenizer = self.adapter_model()
+        if getattr(self.tuner, "base_is_adapter_model", False):  # e.g. ``prompt``: same weights
+            return model, tokenizer, nullcontext()
         if hasattr(model, "disable_adapter") and not _quantized(model):
             return model, tokenizer, model.disable_adapter()
         if "base_lm" not in self._cache:

@@ -35,8 +35,14 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]
 
 def quiet_libraries() -> None:
     """Silence the libraries' own bars and chatter; our bars (and the Trainer's) remain."""
+    import warnings
+
     import datasets
     from transformers.utils import logging as hf_logging
+
+    # deprecation notices addressed to library authors, not to people running a suite
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft|accelerate)\.")
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(torch|transformers|peft)\.")
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()

@@ -24,6 +24,9 @@ class Metric:
     ci_high: float | None = None
     n: int | None = None
     base_value: float | None = None
+    #: evidence floor for this figure when it differs from the audit's ``min_n`` (e.g. a
+    #: fairness audit's ``min_group_size``); ``n`` below it makes a check ``insufficient``
+    min_n: int | None = None
 
     @property
     def delta(self) -> float | None:
@@ -36,7 +39,7 @@ class Metric:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Metric:
-        return cls(**{k: data.get(k) for k in ("value", "ci_low", "ci_high", "n", "base_value")})
+        return cls(**{k: data.get(k) for k in ("value", "ci_low", "ci_high", "n", "base_value", "min_n")})
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from auditft.records import AuditResult, TuneResult
 from auditft.manifest import hash_tree
 from auditft.rundir import create_run_dir, read_state, write_state
 from auditft.signoff import bound_artefacts, record, run_events
-from auditft.suite import Suite, load_suite
+from auditft.suite import Suite, load_suite, plugin_options
 
 
 @dataclass
@@ -66,8 +66,9 @@ def prepare(suite_path: Path, pm: PluginManager) -> Prepared:
     data = load_data(suite)
     base = resolve_model(suite.model.base, base_dir=suite.source.parent,
                          trust_remote_code=suite.model.trust_remote_code, revision=suite.model.revision)
-    tuner_options = pm.tuners.get(suite.tuner.kind).options.model_validate(suite.tuner.options)  # type: ignore[union-attr]
-    audit_options = {a.kind: pm.audits.get(a.kind).options.model_validate(a.options)  # type: ignore[union-attr]
+    here = suite.source.parent
+    tuner_options = plugin_options(pm.tuners.get(suite.tuner.kind).options, suite.tuner.options, here)  # type: ignore[union-attr]
+    audit_options = {a.kind: plugin_options(pm.audits.get(a.kind).options, a.options, here)  # type: ignore[union-attr]
                      for a in suite.audits}
     return Prepared(suite, data, base, tuner_options, audit_options)
 

@@ -259,9 +259,15 @@ def _check_task(suite: Suite, entry: Any, what: str, key: str) -> None:
                          f"(supports: {', '.join(entry.tasks)})")
 
 
+def plugin_options(model: type[BaseModel], options: dict[str, Any], suite_dir: Path) -> BaseModel:
+    """Validate a plugin's options; validators may read ``info.context["suite_dir"]`` to
+    check files named relative to the suite before the run starts."""
+    return model.model_validate(options, context={"suite_dir": str(suite_dir)})
+
+
 def _validate_options(model: type[BaseModel], options: dict[str, Any], path: Path, key: str) -> BaseModel:
     try:
-        return model.model_validate(options)
+        return plugin_options(model, options, path.parent)
     except ValidationError as exc:
         raise SuiteError(f"{path}: {_first_error(exc, key)}") from None
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from auditft import hookimpl
 from auditft.records import AuditResult, Metric, ReportSection
@@ -36,6 +36,24 @@ class AccuracyOptions(BaseModel):
 
     n_boot: int = Field(default=1000, ge=100, le=100_000)
     max_examples: int = Field(default=12, ge=0, le=500)
+    #: generation: Hugging Face ``evaluate`` metrics, by hub name (needs the hub) or by the
+    #: path of a local metric folder / ``.py`` file (relative to the suite)
+    evaluate: list[str] = Field(default_factory=list)
+    #: resamples for the CIs of ``evaluate`` metrics (each resample recomputes the metric)
+    evaluate_n_boot: int = Field(default=200, ge=0, le=10_000)
+
+    @field_validator("evaluate")
+    @classmethod
+    def _local_metrics_exist(cls, specs: list[str], info: ValidationInfo) -> list[str]:
+        from pathlib import Path
+
+        from auditft.hfmetrics import is_path, local_path
+
+        suite_dir = Path((info.context or {}).get("suite_dir", "."))
+        for spec in specs:
+            if is_path(spec) and not local_path(spec, suite_dir).exists():
+                raise ValueError(f"metric path {spec!r} does not exist")
+        return specs
 
 
 class AccuracyAudit:
@@ -63,6 +81,8 @@ class AccuracyAudit:
         figures = bootstrap_means(scores["adapter"], scores["base"], seed=job.seed, n_boot=self.options.n_boot)
         metrics = {name: Metric(**{key: fig[key] for key in ("value", "ci_low", "ci_high", "n", "base_value")})
                    for name, fig in figures.items()}
+        extra, extra_notes = self._evaluate_metrics(job, answers, references)
+        metrics.update(extra)
         f1 = scores["adapter"]["token_f1"]
         worst = sorted(range(len(test)), key=lambda i: (f1[i], i))[: self.options.max_examples]
         examples = [{"row": test[i].row, "source": test[i].source, "prompt": test[i].text,
@@ -74,8 +94,46 @@ class AccuracyAudit:
                            notes=["Answers are greedy generations with the model's chat template; exact match "
                                   "and token F1 use SQuAD normalisation; 'answer contained' counts an answer "
                                   "that includes the whole reference.",
-                                  f"95% CIs: percentile bootstrap, {self.options.n_boot} resamples."],
+                                  f"95% CIs: percentile bootstrap, {self.options.n_boot} resamples.", *extra_notes],
                            seconds=round(time.perf_counter() - started, 3))
+
+    def _evaluate_metrics(self, job: AuditJob, answers: dict[str, list[str]],
+                          references: list[str]) -> tuple[dict[str, Metric], list[str]]:
+        """``evaluate`` metrics on adapter and base answers; CIs by recomputing the metric on
+        paired resamples of the test rows."""
+        import numpy as np
+
+        from auditft.hfmetrics import compute, load_metric
+
+        metrics: dict[str, Metric] = {}
+        notes: list[str] = []
+        n = len(references)
+        rng = np.random.default_rng(job.seed)
+        draws = [rng.integers(0, n, size=n) for _ in range(self.options.evaluate_n_boot)] if n else []
+        for spec in self.options.evaluate:
+            metric = load_metric(spec, job.suite.source.parent)
+            point = {w: compute(metric, answers[w], references) for w in ("adapter", "base")}
+            samples: dict[str, list[float]] = {key: [] for key in point["adapter"]}
+            deltas: dict[str, list[float]] = {key: [] for key in point["adapter"]}
+            for idx in draws:
+                refs = [references[i] for i in idx]
+                a = compute(metric, [answers["adapter"][i] for i in idx], refs)
+                b = compute(metric, [answers["base"][i] for i in idx], refs)
+                for key in samples:
+                    samples[key].append(a.get(key, float("nan")))
+                    deltas[key].append(a.get(key, float("nan")) - b.get(key, float("nan")))
+            for key, value in point["adapter"].items():
+                base = point["base"].get(key)
+                ci = (float(np.nanpercentile(samples[key], 2.5)), float(np.nanpercentile(samples[key], 97.5))) \
+                    if draws else (None, None)
+                metrics[key] = Metric(value=value, ci_low=ci[0], ci_high=ci[1], n=n, base_value=base)
+                if base is not None:
+                    dci = (float(np.nanpercentile(deltas[key], 2.5)), float(np.nanpercentile(deltas[key], 97.5))) \
+                        if draws else (None, None)
+                    metrics[f"{key}_delta"] = Metric(value=value - base, ci_low=dci[0], ci_high=dci[1], n=n)
+            notes.append(f"evaluate metric {spec!r}: {', '.join(point['adapter'])} "
+                         f"({self.options.evaluate_n_boot} bootstrap resamples).")
+        return metrics, notes
 
     def run_classification(self, job: AuditJob) -> AuditResult:
         import numpy as np
@@ -162,7 +220,7 @@ GENERATION_SECTION = """
 <p>{{ n }} test prompts. {% for note in notes %}{{ note }} {% endfor %}</p>
 <table class="metrics">
   <tr><th>metric</th><th>adapter</th><th>95% CI</th><th>base</th><th>delta (95% CI)</th></tr>
-  {% for name in ["exact_match", "token_f1", "answer_contained"] if name in metrics %}{% set m = metrics[name] %}{% set d = metrics.get(name ~ "_delta") %}
+  {% for name in metrics if not name.endswith("_delta") %}{% set m = metrics[name] %}{% set d = metrics.get(name ~ "_delta") %}
   <tr><td>{{ name }}</td><td>{{ fmt(m.value) }}</td><td>{{ fmt(m.ci_low) }} – {{ fmt(m.ci_high) }}</td>
       <td>{{ fmt(m.base_value) }}</td>
       <td>{% if d %}{{ signed(d.value) }} ({{ signed(d.ci_low) }} – {{ signed(d.ci_high) }}){% endif %}</td></tr>
@@ -183,6 +241,8 @@ GENERATION_SECTION = """
 
 @hookimpl
 def auditft_register_audits(register: AuditRegistry) -> None:
+    from auditft.hfmetrics import KNOWN_KEYS
+
     register.add(
         "accuracy",
         AccuracyAudit,
@@ -193,9 +253,12 @@ def auditft_register_audits(register: AuditRegistry) -> None:
         metrics={"accuracy": "higher", "macro_f1": "higher",
                  "accuracy_delta": "higher", "macro_f1_delta": "higher",
                  "exact_match": "higher", "token_f1": "higher", "answer_contained": "higher",
-                 "exact_match_delta": "higher", "token_f1_delta": "higher", "answer_contained_delta": "higher"},
+                 "exact_match_delta": "higher", "token_f1_delta": "higher", "answer_contained_delta": "higher",
+                 **KNOWN_KEYS, **{f"{k}_delta": d for k, d in KNOWN_KEYS.items()}},
         min_n=30,
-        limitations=("classification: the base figure is a linear probe, not a zero-shot classifier",),
+        limitations=("classification: the base figure is a linear probe, not a zero-shot classifier",
+                     "evaluate metrics can be gated only under their common keys (rouge1/2/L/Lsum, bleu, "
+                     "sacrebleu, chrf, meteor, bertscore_f1, ter); other keys are reported, not gated"),
     )
 
 
