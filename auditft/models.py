@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,12 +204,62 @@ def load_causal_lm(model: ResolvedModel, **kwargs: Any) -> Any:
     return _load(AutoModelForCausalLM, model, **kwargs)
 
 
+_WEIGHTS: dict[str, Any] = {}
+_REUSE = [0]
+
+
+@contextmanager
+def reusing_base_weights() -> Iterator[None]:
+    """Within the block, the base checkpoint is read from disk once and every load gets a
+    copy (k-fold retraining loads the same base many times). Off by default: holding the
+    weights costs a model's worth of memory, which is what ``qlora`` users are saving."""
+    _REUSE[0] += 1
+    try:
+        yield
+    finally:
+        _REUSE[0] -= 1
+        if not _REUSE[0]:
+            _WEIGHTS.clear()
+
+
+def base_weights(model: ResolvedModel) -> dict[str, Any] | None:
+    """The base checkpoint's tensors, read once inside ``reusing_base_weights()``. Heads
+    absent from the checkpoint are still initialised fresh, under the caller's seed. ``None``
+    outside the block or for a model that is not a local directory of safetensors files."""
+    if not _REUSE[0]:
+        return None
+    directory = Path(model.path)
+    files = sorted(directory.glob("*.safetensors")) if directory.is_dir() else []
+    if not files:
+        return None
+    key = str(directory.resolve())
+    if key not in _WEIGHTS:
+        from safetensors.torch import load_file
+
+        if len(_WEIGHTS) >= 2:  # bounded: a process rarely needs more than one base
+            _WEIGHTS.pop(next(iter(_WEIGHTS)))
+        merged: dict[str, Any] = {}
+        for path in files:
+            merged.update(load_file(str(path)))
+        _WEIGHTS[key] = merged
+    return _WEIGHTS[key]
+
+
 def _load(auto_class: Any, model: ResolvedModel, **kwargs: Any) -> Any:
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialized head" warning is expected here
     try:
+        weights = None if "quantization_config" in kwargs or model.trust_remote_code else base_weights(model)
+        if weights is not None:  # read once per process; each model gets its own copy
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(model.path, **{k: kwargs.pop(k) for k in list(kwargs)
+                                                               if k in ("num_labels", "id2label", "label2id")})
+            model_class = auto_class._model_mapping[type(config)]
+            return model_class.from_pretrained(
+                None, config=config, state_dict={name: t.clone() for name, t in weights.items()}, **kwargs)
         return auto_class.from_pretrained(
             model.path,
             use_safetensors=True,

@@ -19,15 +19,28 @@ if TYPE_CHECKING:
     from auditft.jobs import TuneJob
 
 
+#: tokenised rows, per tokenizer and settings: k-fold retraining tokenises each row once
+_TOKENS: dict[tuple[Any, ...], dict[Any, Any]] = {}
+
+
+def _memo(tokenizer: Any, *settings: Any) -> dict[Any, Any]:
+    key = (getattr(tokenizer, "name_or_path", ""), len(tokenizer), *settings)
+    if key not in _TOKENS and len(_TOKENS) >= 4:
+        _TOKENS.pop(next(iter(_TOKENS)))
+    return _TOKENS.setdefault(key, {})
+
+
 def classification_dataset(examples: list[Example], tokenizer: Any, max_length: int) -> Any:
-    """Tokenise once into a ``datasets.Dataset`` (padding happens per batch in the collator)."""
+    """Tokenise into a ``datasets.Dataset`` (padding happens per batch in the collator)."""
     from datasets import Dataset
 
-    raw = Dataset.from_dict({"text": [ex.text for ex in examples], "label": [ex.label for ex in examples]})
-    return raw.map(
-        lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_length),
-        batched=True, remove_columns=["text"], desc=None,
-    )
+    memo = _memo(tokenizer, "classification", max_length)
+    missing = list(dict.fromkeys(ex.text for ex in examples if ex.text not in memo))
+    if missing:
+        encoded = tokenizer(missing, truncation=True, max_length=max_length)
+        for i, text in enumerate(missing):
+            memo[text] = {name: encoded[name][i] for name in encoded.keys()}
+    return Dataset.from_list([{**memo[ex.text], "label": ex.label} for ex in examples])
 
 
 def generation_dataset(examples: list[Example], tokenizer: Any, max_length: int,
@@ -37,9 +50,13 @@ def generation_dataset(examples: list[Example], tokenizer: Any, max_length: int,
 
     from auditft.chat import encode_pair, messages
 
+    memo = _memo(tokenizer, "generation", max_length, system)
     rows, truncated = [], 0
     for ex in examples:
-        features, cut = encode_pair(tokenizer, messages(ex.text, system), ex.response or "", max_length)
+        key = (ex.text, ex.response or "")
+        if key not in memo:
+            memo[key] = encode_pair(tokenizer, messages(ex.text, system), ex.response or "", max_length)
+        features, cut = memo[key]
         rows.append(features)
         truncated += cut
     dataset = Dataset.from_list(rows)

@@ -80,3 +80,26 @@ def test_builtin_smollm2_converts_once_and_answers():
         out = lm.generate(**enc, max_new_tokens=12, do_sample=False)
     answer = tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     assert "Nairobi" in answer
+
+
+def test_reused_base_weights_load_identically_and_stay_pristine(tiny_model_dir):
+    import torch
+
+    import auditft.models as models
+
+    base = models.resolve_model(str(tiny_model_dir), base_dir=tiny_model_dir, trust_remote_code=False, revision=None)
+    torch.manual_seed(3)
+    plain = models.load_classifier(base, ["a", "b"]).state_dict()
+    with models.reusing_base_weights():
+        torch.manual_seed(3)
+        first = models.load_classifier(base, ["a", "b"])
+        assert models._WEIGHTS  # read once, held for the block
+        with torch.no_grad():  # training one copy must not touch the next
+            for parameter in first.parameters():
+                parameter.add_(1.0)
+        torch.manual_seed(3)
+        second = models.load_classifier(base, ["a", "b"]).state_dict()
+    assert not models._WEIGHTS  # released after the block
+    # same pretrained weights and the same freshly seeded head as a plain load
+    assert plain.keys() == second.keys()
+    assert all(torch.equal(plain[name], second[name]) for name in plain)

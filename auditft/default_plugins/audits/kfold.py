@@ -276,6 +276,7 @@ class KFoldAudit:
 
     def run(self, job: AuditJob) -> AuditResult:
         from auditft.data import SplitData
+        from auditft.models import reusing_base_weights
         from auditft.progress import progress_bar
 
         started = time.perf_counter()
@@ -304,7 +305,8 @@ class KFoldAudit:
 
         fold_records: list[dict[str, Any]] = []
         try:
-            with progress_bar("kfold", total=k) as advance:
+            # one read of the base weights for all k trainings and evaluations
+            with reusing_base_weights(), progress_bar("kfold", total=k) as advance:
                 for i, (train_idx, held_idx) in enumerate(folds):
                     fold_started = time.perf_counter()
                     fit_idx, val_idx = (self._carve_validation(train_idx, labels, job.seed + i)

@@ -94,6 +94,7 @@ class QloraTuner(PeftTuner):
         self._footprint = {"memory_footprint_bytes": int(model.get_memory_footprint()),
                            "fp32_footprint_bytes": fp32_bytes(model),
                            "quantized_linear_layers": count_4bit(model)}
+        release_checkpoint_pages(model)
         return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
 
     def peft_config(self, task: str, model: Any) -> Any:
@@ -105,6 +106,29 @@ class QloraTuner(PeftTuner):
         if self._footprint.get("fp32_footprint_bytes"):
             facts["footprint_ratio"] = round(facts["memory_footprint_bytes"] / facts["fp32_footprint_bytes"], 4)
         return facts
+
+
+def release_checkpoint_pages(model: Any) -> None:
+    """Give the unquantised tensors (embeddings, norms, heads) their own memory.
+
+    They are loaded as views of the memory-mapped checkpoint, which keeps the whole mapping
+    alive, and quantisation has read every page of it: without this, the full-precision file
+    stays resident (about 300 MB for SmolLM2-135M) and 4-bit saves nothing in practice.
+    """
+    import gc
+
+    import bitsandbytes as bnb
+    import torch
+
+    with torch.no_grad():
+        for module in model.modules():
+            for parameter in module.parameters(recurse=False):
+                if not isinstance(parameter, bnb.nn.Params4bit):
+                    parameter.data = parameter.data.clone()
+            for name, buffer in list(module.named_buffers(recurse=False)):
+                if buffer is not None:
+                    module._buffers[name] = buffer.clone()
+    gc.collect()
 
 
 @hookimpl
