@@ -258,8 +258,12 @@ def _load(auto_class: Any, model: ResolvedModel, **kwargs: Any) -> Any:
             config = AutoConfig.from_pretrained(model.path, **{k: kwargs.pop(k) for k in list(kwargs)
                                                                if k in ("num_labels", "id2label", "label2id")})
             model_class = auto_class._model_mapping[type(config)]
-            return model_class.from_pretrained(
+            loaded = model_class.from_pretrained(
                 None, config=config, state_dict={name: t.clone() for name, t in weights.items()}, **kwargs)
+            # where it came from, as a plain load records it (peft reads it when saving; a
+            # missing name makes it look the model up on the hub)
+            loaded.config._name_or_path = loaded.name_or_path = str(model.path)
+            return loaded
         return auto_class.from_pretrained(
             model.path,
             use_safetensors=True,
