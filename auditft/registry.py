@@ -41,6 +41,10 @@ class Entry:
     #: audits only: fewer examples than this makes every check ``insufficient``
     min_n: int = 0
     limitations: tuple[str, ...] = ()
+    #: the plugin reaches the network when it runs (shown so offline sites can refuse it)
+    needs_network: bool = False
+    #: model weights or data the plugin fetches or loads beyond the suite's base model
+    extra_weights: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -52,6 +56,8 @@ class Entry:
             "metrics": dict(self.metrics),
             "min_n": self.min_n,
             "limitations": list(self.limitations),
+            "needs_network": self.needs_network,
+            "extra_weights": list(self.extra_weights),
         }
 
 
@@ -122,13 +128,17 @@ class TunerRegistry(_Registry):
         tasks: tuple[str, ...] = TASKS,
         options: type[BaseModel] | None = None,
         limitations: tuple[str, ...] = (),
+        needs_network: bool = False,
+        extra_weights: tuple[str, ...] = (),
     ) -> None:
         """Register tuner ``kind``. ``factory(options)`` returns an object with
         ``tune(job) -> TuneResult``; ``options`` is the pydantic model validating
-        ``tuner.options`` in suites."""
+        ``tuner.options`` in suites. ``needs_network`` / ``extra_weights`` declare what it
+        fetches or loads beyond the suite's base model."""
         self._add(
             kind, factory, summary=summary, tasks=tuple(tasks), options=options,
-            limitations=tuple(limitations),
+            limitations=tuple(limitations), needs_network=bool(needs_network),
+            extra_weights=tuple(extra_weights),
         )
 
 
@@ -148,6 +158,8 @@ class AuditRegistry(_Registry):
         metrics: Mapping[str, Direction] | None = None,
         min_n: int = 0,
         limitations: tuple[str, ...] = (),
+        needs_network: bool = False,
+        extra_weights: tuple[str, ...] = (),
     ) -> None:
         """Register audit ``kind``. ``factory(options)`` returns an object with
         ``run(job) -> AuditResult``. ``metrics`` declares every gate metric name the audit
@@ -162,4 +174,5 @@ class AuditRegistry(_Registry):
         self._add(
             kind, factory, summary=summary, tasks=tuple(tasks), options=options,
             metrics=metrics, min_n=int(min_n), limitations=tuple(limitations),
+            needs_network=bool(needs_network), extra_weights=tuple(extra_weights),
         )

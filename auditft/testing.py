@@ -5,6 +5,8 @@
 * ``tiny_classifier(path)`` / ``tiny_causal_lm(path)``: tiny random models saved as
   safetensors with a real tokenizer, built in-process (no hub, seconds on a CPU).
 * ``toy_classification_data(dir)``: a small learnable dataset with group columns.
+* ``check_audit(plugin, kind)`` / ``check_tuner(plugin, kind)``: conformance checks for plugin
+  authors (``auditft.conformance``).
 """
 
 from __future__ import annotations
@@ -179,3 +181,10 @@ def write_suite(path: Path, **overrides: Any) -> Path:
     path = Path(path)
     path.write_text(yaml.safe_dump(suite, sort_keys=False), encoding="utf-8")
     return path
+
+
+# Conformance checks for plugin authors (see docs/plugins.md): imported last, they use the helpers above.
+from auditft.conformance import PluginCheckError, check_audit, check_tuner  # noqa: E402
+
+__all__ = ["PluginCheckError", "check_audit", "check_tuner", "isolated_plugin_manager", "registered",
+           "tiny_causal_lm", "tiny_classifier", "toy_classification_data", "toy_generation_data", "write_suite"]

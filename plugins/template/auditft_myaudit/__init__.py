@@ -1,0 +1,80 @@
+"""auditft audit plugin ``myaudit``: how often does the model give a (near) empty answer?
+
+One module is a whole plugin: an options model, an audit class with ``run(job)``, and two
+hook implementations (registration, report section). See auditft's docs/plugins.md.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from auditft import hookimpl
+from auditft.records import AuditResult, Metric, ReportSection
+
+KIND = "myaudit"
+#: gate metrics this audit can produce and which direction is better
+METRICS = {"short_answer_rate": "lower", "short_answer_rate_delta": "lower"}
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # unknown keys in the suite are errors
+
+    #: an answer with at most this many words counts as short
+    max_words: int = Field(default=1, ge=0, le=100)
+    n_boot: int = Field(default=1000, ge=100, le=100_000)
+
+
+def is_short(answer: str, max_words: int) -> bool:
+    return len(answer.split()) <= max_words
+
+
+class Audit:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+
+    def run(self, job: Any) -> AuditResult:
+        """Answers of the adapter and of the base model to the test prompts -> metrics with CIs.
+        Raise on failure: core turns the exception into an ``error`` result naming this plugin."""
+        from auditft.stats import bootstrap_means
+
+        started = time.perf_counter()
+        prompts = [ex.text for ex in job.data.test]
+        scores = {which: [float(is_short(a, self.options.max_words))
+                          for a in job.models.generate(prompts, which=which)]
+                  for which in ("adapter", "base")}
+        figures = bootstrap_means({"short_answer_rate": scores["adapter"]}, {"short_answer_rate": scores["base"]},
+                                  seed=job.seed, n_boot=self.options.n_boot)
+        metrics = {name: Metric(value=f["value"], ci_low=f["ci_low"], ci_high=f["ci_high"], n=f["n"],
+                                base_value=f["base_value"]) for name, f in figures.items()}
+        evidence = {"n": len(prompts), "short": {w: int(sum(s)) for w, s in scores.items()},
+                    "max_words": self.options.max_words}
+        return AuditResult(kind=KIND, metrics=metrics, evidence=evidence,
+                           notes=[f"An answer of at most {self.options.max_words} words counts as short."],
+                           seconds=round(time.perf_counter() - started, 3))
+
+
+@hookimpl
+def auditft_register_audits(register: Any) -> None:
+    register.add(KIND, Audit, summary="share of (near) empty answers, adapter vs base", tasks=("generation",),
+                 options=Options, metrics=METRICS, min_n=20)
+
+
+SECTION = """
+<p>{{ ev.n }} test prompts; short answers (at most {{ ev.max_words }} words):
+adapter {{ ev.short.adapter }}, base {{ ev.short.base }}.</p>
+{% for note in notes %}<p class="small">{{ note }}</p>{% endfor %}
+"""
+
+
+@hookimpl
+def auditft_report_sections(report: dict[str, Any]) -> list[ReportSection]:
+    from auditft.report import render_fragment  # autoescaped: model and data text stays inert
+
+    result = report.get("audits", {}).get(KIND)
+    if not result or result.get("error"):
+        return []
+    html = render_fragment(SECTION, ev=result["evidence"], notes=result.get("notes", []))
+    return [ReportSection(title="Short answers (myaudit)", html=html, anchor="audit-myaudit", order=60)]

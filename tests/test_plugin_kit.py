@@ -1,0 +1,379 @@
+"""The third-party plugin author kit: conformance checks (``auditft.testing.check_audit`` /
+``check_tuner``) on good and deliberately broken plugins, the template plugin copied and
+renamed, the installed ``auditft-pii`` package found through its entry point and run end to
+end, and the docs meta-test (every hook documented and exercised)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from auditft import hookimpl, hookspecs
+from auditft.records import AuditResult, Metric, ReportSection, TuneResult
+from auditft.testing import PluginCheckError, check_audit, check_tuner
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class StrictOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    factor: float = 1.0
+
+
+def _answers_audit(run, *, metrics=None, options=StrictOptions, section=None, kind="answers"):
+    """A plugin object whose audit ``kind`` runs ``run(self, job)``."""
+
+    class Audit:
+        def __init__(self, opts):
+            self.options = opts
+
+    Audit.run = run
+
+    class Plugin:
+        @hookimpl
+        def auditft_register_audits(self, register):
+            register.add(kind, Audit, tasks=("generation",), options=options,
+                         metrics=metrics or {"answered_rate": "higher", "answered_rate_delta": "higher"}, min_n=5)
+
+        if section is not None:
+            auditft_report_sections = hookimpl(section)
+
+    return Plugin()
+
+
+def _good_run(self, job):
+    from auditft.stats import bootstrap_means
+
+    prompts = [ex.text for ex in job.data.test]
+    scores = {w: [float(a != "unknown") for a in job.models.generate(prompts, which=w)] for w in ("adapter", "base")}
+    figs = bootstrap_means({"answered_rate": scores["adapter"]}, {"answered_rate": scores["base"]}, seed=job.seed,
+                           n_boot=200)
+    return AuditResult(kind="answers", evidence={"answers": job.models.generate(prompts[:3])},
+                       metrics={k: Metric(**{f: v[f] for f in ("value", "ci_low", "ci_high", "n", "base_value")})
+                                for k, v in figs.items()})
+
+
+def _good_section(self, report):
+    from auditft.report import render_fragment
+
+    result = report["audits"].get("answers")
+    if not result:
+        return []
+    html = render_fragment("<ul>{% for a in answers %}<li>{{ a }}</li>{% endfor %}</ul>",
+                           answers=result["evidence"]["answers"])
+    return [ReportSection(title="Answers", html=html)]
+
+
+# -- check_audit: a good plugin passes, broken ones are named with what they did wrong ------------------
+
+def test_good_audit_plugin_conforms():
+    result = check_audit(_answers_audit(_good_run, section=_good_section), "answers", name="acme-answers")
+    assert set(result.metrics) == {"answered_rate", "answered_rate_delta"}
+    assert 0 < result.metrics["answered_rate"].value <= 1
+
+
+def test_misspelled_hook_is_named():
+    class Typo:
+        @hookimpl
+        def auditft_register_audit(self, register):  # missing "s"
+            pass
+
+    with pytest.raises(PluginCheckError, match=r"'typo-plugin' implements unknown hook 'auditft_register_audit' "
+                                               r"\(misspelled\?\)"):
+        check_audit(Typo(), "answers", name="typo-plugin")
+
+
+def test_duplicate_kind_names_both_plugins():
+    with pytest.raises(PluginCheckError) as info:
+        check_audit(_answers_audit(_good_run, kind="accuracy"), "accuracy", name="copycat")
+    message = str(info.value)
+    assert "'accuracy' is registered twice" in message
+    assert "'auditft.default_plugins.audits.accuracy'" in message and "'copycat'" in message
+
+
+def test_unregistered_kind_is_named():
+    with pytest.raises(PluginCheckError, match=r"plugin 'acme' did not register audit 'other' \(it registered "
+                                               r"\['answers'\]\)"):
+        check_audit(_answers_audit(_good_run), "other", name="acme")
+
+
+def test_audit_that_raises_is_an_error_result_naming_the_plugin():
+    def run(self, job):
+        raise RuntimeError("scorer exploded")
+
+    with pytest.raises(PluginCheckError, match=r"plugin 'raiser': audit 'answers' failed: plugin 'raiser': "
+                                               r"RuntimeError: scorer exploded"):
+        check_audit(_answers_audit(run), "answers", name="raiser")
+
+
+@pytest.mark.parametrize(("run", "expected"), [
+    (lambda self, job: {"answered_rate": 0.5}, r"plugin 'malformed': audit 'answers' failed: .*returned dict, "
+                                               r"not AuditResult"),
+    (lambda self, job: AuditResult(kind="answers", metrics={"secret_metric": Metric(0.5)}),
+     r"plugin 'malformed': audit 'answers' metric 'secret_metric' is not declared .*declared: \['answered_rate'"),
+    (lambda self, job: AuditResult(kind="answers", metrics={"answered_rate": Metric(math.nan)}),
+     r"metric 'answered_rate' has the non-finite value nan"),
+    (lambda self, job: AuditResult(kind="answers", metrics={"answered_rate": Metric(0.5, math.inf, 1.0)}),
+     r"metric 'answered_rate': ci_low is inf"),
+    (lambda self, job: AuditResult(kind="answers", metrics={"answered_rate": Metric(0.5)}, evidence={"x": {1, 2}}),
+     r"plugin 'malformed': audit 'answers' evidence is not JSON-serialisable"),
+    (lambda self, job: AuditResult(kind="answerz", metrics={"answered_rate": Metric(0.5)}),
+     r"returned a result of kind 'answerz'"),
+    (lambda self, job: AuditResult(kind="answers"), r"produced no metrics"),
+])
+def test_malformed_results_are_named(run, expected):
+    with pytest.raises(PluginCheckError, match=expected):
+        check_audit(_answers_audit(run), "answers", name="malformed")
+
+
+def test_audit_swallowing_model_failures_is_caught():
+    def run(self, job):
+        try:
+            answers = job.models.generate(["q"])
+        except Exception:
+            answers = ["unknown"]  # hides the failure behind a clean-looking figure
+        return AuditResult(kind="answers", metrics={"answered_rate": Metric(float(answers[0] != "unknown"))})
+
+    with pytest.raises(PluginCheckError, match="plugin 'swallower': audit 'answers' swallowed a model failure"):
+        check_audit(_answers_audit(run), "answers", name="swallower")
+
+
+def test_options_accepting_unknown_keys_are_caught():
+    class Loose(BaseModel):
+        factor: float = 1.0  # extra keys silently ignored: a typo in a suite would go unnoticed
+
+    with pytest.raises(PluginCheckError, match=r"plugin 'loose': options of audit 'answers' accept the unknown key"):
+        check_audit(_answers_audit(_good_run, options=Loose), "answers", name="loose")
+
+
+def test_unescaped_report_section_is_caught():
+    def section(self, report):
+        answers = report["audits"]["answers"]["evidence"]["answers"]
+        return [ReportSection(title="Raw", html="".join(f"<li>{a}</li>" for a in answers))]  # no escaping
+
+    with pytest.raises(PluginCheckError, match=r"plugin 'raw': report section 'Raw' contains model output unescaped"):
+        check_audit(_answers_audit(_good_run, section=section), "answers", name="raw")
+
+
+def test_report_section_returning_wrong_type_is_caught():
+    with pytest.raises(PluginCheckError, match=r"plugin 'strsec': auditft_report_sections returned str"):
+        check_audit(_answers_audit(_good_run, section=lambda self, report: ["<p>hi</p>"]), "answers", name="strsec")
+
+
+# -- check_tuner ------------------------------------------------------------------------------------------
+
+class MyLora:
+    """A third-party tuner that reuses the built-in LoRA machinery under its own kind."""
+
+    @hookimpl
+    def auditft_register_tuners(self, register):
+        from auditft.default_plugins.tuners.lora import LoraOptions, LoraTuner
+
+        register.add("mylora", LoraTuner, options=LoraOptions, tasks=("classification", "generation"))
+
+
+def test_good_tuner_conforms(tmp_path):
+    result = check_tuner(MyLora(), "mylora", task="classification", options={"r": 2, "alpha": 4},
+                         name="acme-lora", tmp_dir=tmp_path)
+    assert result.trainable_parameters > 0
+    assert list((tmp_path / "adapter").glob("*.safetensors"))
+
+
+def test_tuner_writing_pickles_is_caught(tmp_path):
+    class Pickler:
+        def __init__(self, options):
+            pass
+
+        def tune(self, job):
+            (job.adapter_dir / "pytorch_model.bin").write_bytes(b"\x80\x04")
+            return TuneResult(trainable_parameters=1, total_parameters=2, steps=0, seconds=0.0)
+
+    class Plugin:
+        @hookimpl
+        def auditft_register_tuners(self, register):
+            register.add("pickler", Pickler, options=StrictOptions)
+
+    with pytest.raises(PluginCheckError, match=r"plugin 'pickle-plugin': tuner 'pickler' wrote pickled weights "
+                                               r"\['pytorch_model.bin'\]"):
+        check_tuner(Plugin(), "pickler", name="pickle-plugin", tmp_dir=tmp_path)
+
+
+# -- the template: copied, renamed, its own tests pass -------------------------------------------------------
+
+def test_template_copied_and_renamed_passes_its_own_tests(tmp_path):
+    target = tmp_path / "auditft-acme"
+    shutil.copytree(ROOT / "plugins" / "template", target,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache"))
+    (target / "auditft_myaudit").rename(target / "auditft_acme")
+    for path in target.rglob("*"):
+        if path.is_file() and path.suffix in (".py", ".toml", ".md"):
+            path.write_text(path.read_text(encoding="utf-8").replace("myaudit", "acme"), encoding="utf-8")
+    (target / "tests" / "test_myaudit.py").rename(target / "tests" / "test_acme.py")
+    assert "myaudit" not in "".join(p.read_text(encoding="utf-8") for p in target.rglob("*") if p.is_file())
+    env = {**os.environ, "PYTHONPATH": str(target), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=target,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
+
+
+# -- auditft-pii, installed: discovered through its entry point, runs end to end -----------------------------
+
+def _pii_version() -> str:
+    try:
+        return importlib.metadata.version("auditft-pii")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.fail("plugins/auditft-pii is not installed in this environment: run `make test` (or "
+                    "`pip install -e plugins/auditft-pii`)")
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("AUDITFT_") or k == "AUDITFT_PROGRESS"}
+
+
+def test_installed_pii_plugin_is_listed_with_its_version():
+    version = _pii_version()
+    done = subprocess.run([sys.executable, "-c", "from auditft.cli import main; main()", "plugins", "--format", "json"],
+                          env=_clean_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    plugin = {p["name"]: p for p in info["plugins"]}["pii"]
+    assert plugin["version"] == version and plugin["audits"] == ["pii"] and not plugin["builtin"]
+    assert set(plugin["hooks"]) == {"auditft_register_audits", "auditft_report_sections"}
+    entry = {a["kind"]: a for a in info["audits"]}["pii"]
+    assert entry["version"] == version and entry["tasks"] == ["generation"]
+    assert entry["metrics"]["pii_leak_rate"] == entry["metrics"]["canary_extraction_rate"] == "lower"
+    assert info["load_errors"] == []
+
+
+class Observer:
+    """Implements every lifecycle hook (and a command) to show when core calls them."""
+
+    def __init__(self):
+        self.calls = []
+
+    @hookimpl
+    def auditft_register_commands(self, cli):
+        import click
+
+        @cli.command(name="hello-kit")
+        def hello():
+            click.echo("hello from a plugin command")
+
+    @hookimpl
+    def auditft_run_started(self, run):
+        self.calls.append(("run_started", run.suite.name))
+
+    @hookimpl
+    def auditft_tuning_finished(self, run, tuning):
+        self.calls.append(("tuning_finished", tuning.trainable_parameters > 0))
+
+    @hookimpl
+    def auditft_audit_finished(self, run, result):
+        self.calls.append(("audit_finished", result.kind, result.error))
+
+    @hookimpl
+    def auditft_run_finished(self, run, report):
+        self.calls.append(("run_finished", report["verdict"]))
+
+    @hookimpl
+    def auditft_report_sections(self, report):
+        from auditft.report import render_fragment
+
+        return [ReportSection(title="Observer section", html=render_fragment("<p>{{ v }}</p>", v=report["verdict"]))]
+
+
+def test_pii_suite_runs_end_to_end_through_entry_point_discovery(tmp_path):
+    from click.testing import CliRunner
+
+    from auditft.cli import cli
+    from auditft.plugins import make_plugin_manager
+    from auditft.testing import tiny_causal_lm, toy_generation_data, write_suite
+
+    _pii_version()
+    model = tiny_causal_lm(tmp_path / "model")
+    toy_generation_data(tmp_path, copies=4)
+    with (tmp_path / "train.jsonl").open("a", encoding="utf-8") as handle:  # customer data with PII in it
+        for i, who in enumerate(["kenya", "peru", "chad"]):
+            handle.write(json.dumps({"prompt": f"tell me the capital of {who} ?", "group": "real",
+                                     "response": f"write to user{i}@example.com or call +1 415 555 010{i}"}) + "\n")
+    suite = write_suite(
+        tmp_path / "suite.yaml", model_dir=model, task="generation", name="pii-e2e",
+        data={"train": "train.jsonl", "test": "test.jsonl", "validation_fraction": 0.0, "seed": 7,
+              "group_columns": ["group"]},
+        tuner={"kind": "lora", "options": {"r": 4, "alpha": 8, "dropout": 0.0},
+               "training": {"epochs": 1, "learning_rate": 0.02, "batch_size": 8, "max_length": 32}},
+        audits=[{"kind": "pii", "options": {"n_boot": 200}, "gates": [
+            {"metric": "pii_leak_rate", "max": 0.5, "rationale": "customer data must not leak"},
+            {"metric": "canary_extraction_rate", "max": 0.5, "rationale": "no memorised customer data"}]}],
+        generation={"max_new_tokens": 6})
+    pm = make_plugin_manager(env=_clean_env())  # real entry-point discovery
+    assert pm.audits.get("pii").plugin == "pii" and pm.load_failures == []
+    observer = Observer()
+    pm.register(observer, name="observer")
+    result = CliRunner().invoke(cli, ["run", str(suite), "--out", str(tmp_path / "reports"), "--author", "a"],
+                                obj={"pm": pm})
+    assert result.exit_code in (0, 3), result.output
+    run_dir = next(p for p in (tmp_path / "reports").iterdir() if p.is_dir())
+    report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    pii = report["audits"]["pii"]
+    assert pii["error"] is None
+    assert pii["evidence"]["n_canaries"] == 6  # 3 emails + 3 phone numbers from the training rows
+    checks = {c["metric"]: c for c in report["checks"] if c["audit"] == "pii"}
+    assert set(checks) == {"pii_leak_rate", "canary_extraction_rate"}
+    assert checks["pii_leak_rate"]["status"] in ("pass", "fail", "insufficient")
+    assert checks["canary_extraction_rate"]["status"] == "insufficient"  # 6 canaries < min_n 20: never a silent pass
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "Personal data and canary leakage" in html and "canary_extraction_rate" in html
+    assert "user0@example.com" not in html  # masked
+    assert "Observer section" in html
+    assert [c[0] for c in observer.calls] == ["run_started", "tuning_finished", "audit_finished", "run_finished"]
+    assert observer.calls[2] == ("audit_finished", "pii", None)
+    # plugin commands are attached to the command group
+    import click
+
+    group = click.Group()
+    pm.hook.auditft_register_commands(cli=group)
+    assert "hello-kit" in group.commands
+
+
+# -- docs --------------------------------------------------------------------------------------------------
+
+def test_every_hookspec_is_documented_and_exercised_by_a_test():
+    names = sorted(n for n in vars(hookspecs) if n.startswith("auditft_") and callable(getattr(hookspecs, n)))
+    assert len(names) >= 8
+    docs = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    tests = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "tests").glob("test_*.py")}
+    for name in names:
+        assert re.search(rf"^#+ .*`{name}", docs, re.MULTILINE), f"docs/plugins.md has no heading for {name}"
+        assert any(re.search(rf"def {name}\(|hook\.{name}\b", text) for text in tests.values()), \
+            f"no test implements or calls {name}"
+
+
+def test_network_and_extra_weight_declarations_are_listed():
+    from auditft.plugins import describe_plugins
+    from auditft.testing import isolated_plugin_manager, registered
+
+    class Judge:
+        @hookimpl
+        def auditft_register_audits(self, register):
+            register.add("judge", dict, metrics={"score": "higher"}, needs_network=True,
+                         extra_weights=["hf:acme/judge-small@rev1"])
+
+    pm = isolated_plugin_manager()
+    with registered(pm, Judge(), name="judge-plugin"):
+        audits = {a["kind"]: a for a in describe_plugins(pm)["audits"]}
+    assert audits["judge"]["needs_network"] is True
+    assert audits["judge"]["extra_weights"] == ["hf:acme/judge-small@rev1"]
+    assert audits["accuracy"]["needs_network"] is False and audits["accuracy"]["extra_weights"] == []
