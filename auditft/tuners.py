@@ -9,6 +9,7 @@ saving safetensors and loading back for the audits are the same for all of them.
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ def task_type(task: str) -> Any:
     return TaskType.SEQ_CLS if task == "classification" else TaskType.CAUSAL_LM
 
 
-class PeftTuner:
+class PeftTuner(ABC):
     """Base for tuners that are one peft method. Subclasses set ``kind`` and implement
     ``peft_config(task, model)``; ``load_base`` may be overridden (``qlora`` quantises)."""
 
@@ -47,8 +48,9 @@ class PeftTuner:
     def __init__(self, options: Any) -> None:
         self.options = options
 
+    @abstractmethod
     def peft_config(self, task: str, model: Any) -> Any:
-        raise NotImplementedError
+        """The ``PeftConfig`` for ``task`` (``model`` is the loaded base)."""
 
     def load_base(self, base: ResolvedModel, task: str, labels: list[str]) -> Any:
         from auditft.models import load_for_task

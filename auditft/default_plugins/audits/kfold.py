@@ -25,6 +25,7 @@ import gc
 import math
 import shutil
 import time
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -511,9 +512,12 @@ class KFoldAudit:
                            seconds=round(time.perf_counter() - started, 3))
 
 
-class _BaseFigures:
-    def fold(self, train_idx: list[int], held_idx: list[int]) -> dict[str, Any]:  # pragma: no cover
-        raise NotImplementedError
+class _BaseFigures(ABC):
+    """The base model's figures on one fold (probe for classification, answers for generation)."""
+
+    @abstractmethod
+    def fold(self, train_idx: list[int], held_idx: list[int]) -> dict[str, Any]:
+        """Held-out and train figures of the base model for this fold."""
 
 
 class _ProbeFigures(_BaseFigures):

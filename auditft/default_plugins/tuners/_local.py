@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from abc import ABC, abstractmethod
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -194,7 +195,7 @@ def option_error(kind: str, option: str, message: str) -> SuiteError:
 
 # -- the tuner template --------------------------------------------------------------------
 
-class LocalTuner:
+class LocalTuner(ABC):
     """Load the base for the task, let the subclass change it (``prepare``), train through
     ``auditft.training.train``, let the subclass save it (``save``), write the meta file."""
 
@@ -204,13 +205,13 @@ class LocalTuner:
     def __init__(self, options: Any) -> None:
         self.options = options
 
+    @abstractmethod
     def prepare(self, model: Any, job: TuneJob) -> dict[str, Any]:
         """Modify ``model`` in place for training; return a state passed on to ``save``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def save(self, model: Any, tokenizer: Any, job: TuneJob, state: dict[str, Any]) -> dict[str, Any]:
         """Write the weights into ``job.adapter_dir``; return facts for the report."""
-        raise NotImplementedError
 
     def tune(self, job: TuneJob) -> TuneResult:
         from auditft import training
@@ -227,5 +228,6 @@ class LocalTuner:
                    base=job.base.ref, format=self.format)
         return replace(result, facts={**result.facts, **facts})
 
+    @abstractmethod
     def load(self, base: ResolvedModel, adapter_dir: Path, data: SplitData) -> tuple[Any, Any]:
-        raise NotImplementedError
+        """The saved adapter on its base, in eval mode, for the audits."""

@@ -130,16 +130,14 @@ def distillation_trainer(teacher: Any, *, temperature: float, alpha: float) -> t
 
 
 def find_blocks(model: Any) -> tuple[str, Any]:
-    """``(name, ModuleList)`` of the transformer blocks: the first ``nn.ModuleList`` whose
-    length is ``config.num_hidden_layers``."""
-    from torch import nn
+    """``(name, ModuleList)`` of the transformer blocks (the shared finder), or a clear error."""
+    from auditft.default_plugins.tuners._local import find_blocks as find
 
-    n = int(model.config.num_hidden_layers)
-    for name, module in model.named_modules():
-        if isinstance(module, nn.ModuleList) and len(module) == n:
-            return name, module
-    raise ModelError(f"distill: cannot find the {n} transformer blocks of {type(model).__name__} "
-                     "(no nn.ModuleList of length config.num_hidden_layers)")
+    found = find(model)
+    if found is None:
+        raise ModelError(f"distill: cannot find the transformer blocks of {type(model).__name__} "
+                         "(no nn.ModuleList of length config.num_hidden_layers)")
+    return found
 
 
 def kept_layers(n: int, k: int) -> list[int]:
@@ -239,10 +237,6 @@ def compare(teacher: Any, student: Any, tokenizer: Any, examples: list[Example],
         "student_inference_seconds": round(student_s, 4),
         "speed_up": round(teacher_s / student_s, 3) if student_s > 0 else None,
     }
-
-
-def _parameters(model: Any) -> int:
-    return int(sum(p.numel() for p in model.parameters()))
 
 
 # -- teachers -------------------------------------------------------------------------------
@@ -419,7 +413,7 @@ class DistillTuner:
         examples, measured_on = job.data.validation, "validation"
         if not examples:
             examples, measured_on = job.data.train[:TRAIN_SAMPLE], "train sample"
-        teacher_params, student_params = _parameters(teacher), _parameters(student)
+        teacher_params, student_params = training.count_parameters(teacher)[1], training.count_parameters(student)[1]
         facts = {
             **result.facts,
             **teacher_facts,
