@@ -230,6 +230,12 @@ def check_audit_result(result: Any, entry: Any, name: str) -> AuditResult:
             raise PluginCheckError(f"{where}: give both CI ends or neither")
         if metric.n is not None and (not isinstance(metric.n, int) or metric.n < 0):
             raise PluginCheckError(f"{where}: n is {metric.n!r}; use a non-negative int or None")
+    for rows_name, rows in result.rows.items():
+        if not (isinstance(rows_name, str) and rows_name.endswith("_rows") and rows_name.isidentifier()):
+            raise PluginCheckError(f"plugin {name!r}: audit {kind!r} rows name {rows_name!r} must be an "
+                                   "identifier ending in '_rows'")
+        if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in rows):
+            raise PluginCheckError(f"plugin {name!r}: audit {kind!r} {rows_name} must be 0-based row numbers")
     if not all(isinstance(note, str) for note in result.notes):
         raise PluginCheckError(f"plugin {name!r}: audit {kind!r} notes must be strings")
     try:

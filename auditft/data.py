@@ -76,6 +76,8 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise DataError(f"{path}: unsupported data format {path.suffix!r} (use .jsonl, .csv or .parquet)")
+    if path.is_dir():
+        raise DataError(f"{path}: cannot read: it is a directory, not a data file")
     if not path.is_file():
         raise DataError(f"{path}: data file not found")
     try:
@@ -115,8 +117,11 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def load_data(suite: Suite) -> SplitData:
-    """Read, check and split the suite's data."""
+def load_data(suite: Suite, *, tolerate_overlap: bool = False) -> SplitData:
+    """Read, check and split the suite's data.
+
+    Exact train/test duplicates (same normalised text) are an input error, unless
+    ``tolerate_overlap``: then a data-stage audit in the suite measures and gates them."""
     spec = suite.data
     train_path = suite.resolve(spec.train)
     train_rows = read_rows(train_path)
@@ -143,6 +148,9 @@ def load_data(suite: Suite) -> SplitData:
         if len(present) < 2:
             raise DataError(f"{train_path}: training data has a single class ({labels[next(iter(present))]!r}); "
                             "classification needs at least two")
+    _check_singleton_groups(suite, train + test, {train_path.name: train_path, **({test_path.name: test_path} if test_path else {})})
+    if not tolerate_overlap:
+        _check_overlap(train, test, train_path, test_path or train_path)
     validation: list[Example] = []
     if spec.validation_fraction > 0:
         train, validation = _split(train, spec.validation_fraction, spec.seed, suite.task, train_path, "validation")
@@ -174,10 +182,15 @@ def _check_rows(suite: Suite, rows: list[dict[str, Any]], path: Path, labels: li
     text_col = spec.text_column if classification else spec.prompt_column
     text_key = "data.text_column" if classification else "data.prompt_column"
     index = {name: i for i, name in enumerate(labels)}
+    max_chars = spec.max_chars or 50 * suite.tuner.training.max_length
     out = []
     for i, row in enumerate(rows):
         where = f"{path}: row {i + 1}"
         text = _required_text(row, text_col, text_key, where)
+        if len(text) > max_chars:
+            raise DataError(f"{where}: column {text_col!r} holds {len(text):,} characters, far over "
+                            f"tuner.training.max_length ({suite.tuner.training.max_length} tokens); a malformed "
+                            f"row? Set data.max_chars above {max_chars:,} if such texts are intended")
         label = None
         response = None
         if classification:
@@ -206,6 +219,35 @@ def _check_rows(suite: Suite, rows: list[dict[str, Any]], path: Path, labels: li
             groups[column] = "(missing)" if _blank(value) else str(value)
         out.append(Example(text, label, groups, path.name, i, response))
     return out
+
+
+def _check_singleton_groups(suite: Suite, rows: list[Example], paths: dict[str, Path]) -> None:
+    """A group value held by one row cannot be audited and is nearly always a typo."""
+    for column in suite.data.group_columns:
+        seen: dict[str, list[Example]] = {}
+        for ex in rows:
+            seen.setdefault(ex.groups[column], []).append(ex)
+        for value, members in seen.items():
+            if len(members) == 1 and len(seen) > 1:
+                ex = members[0]
+                raise DataError(f"{paths.get(ex.source, ex.source)}: row {ex.row + 1}: group column {column!r} value "
+                                f"{value!r} occurs in no other row (a typo? merge it into another value or drop the row)")
+
+
+def normalised_text(text: str) -> str:
+    """Case- and whitespace-insensitive form used to detect duplicate rows."""
+    import unicodedata
+
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _check_overlap(train: list[Example], test: list[Example], train_path: Path, test_path: Path) -> None:
+    seen = {normalised_text(ex.text): ex for ex in train}
+    for ex in test:
+        twin = seen.get(normalised_text(ex.text))
+        if twin is not None:
+            raise DataError(f"{test_path}: row {ex.row + 1}: same text as {train_path.name} row {twin.row + 1} "
+                            "(train/test leakage); remove one, or add the data audit to measure and gate overlap")
 
 
 def _required_text(row: dict[str, Any], column: str, key: str, where: str) -> str:

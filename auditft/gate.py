@@ -48,33 +48,44 @@ class Check:
         return asdict(self)
 
 
-def decide(suite: Suite, results: dict[str, AuditResult], audits: AuditRegistry) -> list[Check]:
+def decide(suite: Suite, results: dict[str, AuditResult], audits: AuditRegistry,
+           skipped: dict[str, str] | None = None) -> list[Check]:
     """One ``Check`` per gate in the suite, plus one per required audit that did not run
-    cleanly (so an audit without gates still cannot fail silently)."""
+    cleanly (so an audit without gates still cannot fail silently). Audits in ``skipped``
+    (kind -> why, e.g. the run stopped before tuning) get ``insufficient`` checks."""
+    return decide_specs(suite.audits, results, audits, skipped)
+
+
+def decide_specs(specs: list[Any], results: dict[str, AuditResult], audits: AuditRegistry,
+                 skipped: dict[str, str] | None = None) -> list[Check]:
     checks: list[Check] = []
-    for spec in suite.audits:
+    for spec in specs:
         result = results.get(spec.kind)
         entry = audits.get(spec.kind)
         min_n = entry.min_n if entry else 0
+        if spec.kind in (skipped or {}):
+            checks.extend(_not_run(spec, "insufficient", f"not run: {skipped[spec.kind]}"))  # type: ignore[index]
+            continue
         if result is None or result.error:
             if spec.required or result is not None:
                 status = "error" if result is not None else "fail"
                 reason = (f"audit crashed: {result.error}" if result is not None
                           else "required audit produced no result")
-                gates = spec.gates or [None]
-                for gate in gates:
-                    checks.append(Check(
-                        audit=spec.kind, metric=gate.metric if gate else "(audit ran)",
-                        value=None, ci_low=None, ci_high=None,
-                        op=gate.op if gate else "min", threshold=gate.threshold if gate else None,
-                        status=status, base_value=None, delta=None,
-                        rationale=gate.rationale if gate else "a required audit must run",
-                        reason=reason,
-                    ))
+                checks.extend(_not_run(spec, status, reason))
             continue
         for gate in spec.gates:
             checks.append(_check(spec.kind, gate, result, min_n))
     return checks
+
+
+def _not_run(spec: Any, status: str, reason: str) -> list[Check]:
+    """Checks for an audit without a usable result: one per gate (or one if it has none)."""
+    return [Check(audit=spec.kind, metric=gate.metric if gate else "(audit ran)",
+                  value=None, ci_low=None, ci_high=None,
+                  op=gate.op if gate else "min", threshold=gate.threshold if gate else None,
+                  status=status, base_value=None, delta=None,
+                  rationale=gate.rationale if gate else "a required audit must run", reason=reason)
+            for gate in (spec.gates or [None])]
 
 
 def _check(kind: str, gate: Any, result: AuditResult, min_n: int) -> Check:

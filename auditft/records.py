@@ -64,6 +64,9 @@ class AuditResult:
     """What an audit returns: metrics (adapter figures, base figures inside), evidence, notes.
 
     ``evidence`` is JSON-serialisable detail for the report section (tables, examples).
+    ``rows`` lists row-level findings other tools act on, as 0-based row numbers of a data
+    file (names end in ``_rows``, e.g. ``label_issue_rows``); they appear as top-level keys
+    of ``audits.<kind>`` in ``report.json``.
     ``error`` is set by core when the audit crashed; its checks then show ``error``.
     """
 
@@ -73,6 +76,7 @@ class AuditResult:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
+    rows: dict[str, list[int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +86,7 @@ class AuditResult:
             "notes": list(self.notes),
             "seconds": self.seconds,
             "error": self.error,
+            **{name: [int(i) for i in values] for name, values in self.rows.items()},
         }
 
     @classmethod
@@ -93,6 +98,7 @@ class AuditResult:
             notes=list(data.get("notes", [])),
             seconds=float(data.get("seconds", 0.0)),
             error=data.get("error"),
+            rows={k: list(v) for k, v in data.items() if k.endswith("_rows") and isinstance(v, list)},
         )
 
 

@@ -17,6 +17,7 @@ from auditft.errors import PluginError
 Task = Literal["classification", "generation"]
 TASKS: tuple[str, ...] = ("classification", "generation")
 Direction = Literal["higher", "lower"]
+Stage = Literal["model", "data"]
 
 
 class NoOptions(BaseModel):
@@ -45,6 +46,9 @@ class Entry:
     needs_network: bool = False
     #: model weights or data the plugin fetches or loads beyond the suite's base model
     extra_weights: tuple[str, ...] = ()
+    #: audits only: "model" audits run after tuning on base + adapter; "data" audits run
+    #: before tuning on the suite's data (and the base model) and may stop the run
+    stage: Stage = "model"
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -58,6 +62,7 @@ class Entry:
             "limitations": list(self.limitations),
             "needs_network": self.needs_network,
             "extra_weights": list(self.extra_weights),
+            "stage": self.stage,
         }
 
 
@@ -160,10 +165,17 @@ class AuditRegistry(_Registry):
         limitations: tuple[str, ...] = (),
         needs_network: bool = False,
         extra_weights: tuple[str, ...] = (),
+        stage: Stage = "model",
     ) -> None:
         """Register audit ``kind``. ``factory(options)`` returns an object with
         ``run(job) -> AuditResult``. ``metrics`` declares every gate metric name the audit
-        can produce and whether higher or lower is better."""
+        can produce and whether higher or lower is better. ``stage="data"`` audits run before
+        tuning (``job.models`` then offers only base-model methods such as
+        ``base_embeddings``); a failed check stops the run unless the suite says
+        ``on_fail: continue``."""
+        if stage not in ("model", "data"):
+            raise PluginError(f"plugin {self.current_plugin!r}: audit {kind!r} has stage {stage!r}; "
+                              "use 'model' or 'data'")
         metrics = dict(metrics or {})
         for name, direction in metrics.items():
             if direction not in ("higher", "lower"):
@@ -174,5 +186,5 @@ class AuditRegistry(_Registry):
         self._add(
             kind, factory, summary=summary, tasks=tuple(tasks), options=options,
             metrics=metrics, min_n=int(min_n), limitations=tuple(limitations),
-            needs_network=bool(needs_network), extra_weights=tuple(extra_weights),
+            needs_network=bool(needs_network), extra_weights=tuple(extra_weights), stage=stage,
         )

@@ -15,6 +15,8 @@ import os
 import shutil
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,8 @@ class Prepared:
     base: ResolvedModel
     tuner_options: Any
     audit_options: dict[str, Any]
+    #: time spent validating suite, options, data rows and model (the run's "setup" phase)
+    seconds: float = 0.0
 
 
 def author_name(explicit: str | None = None) -> str:
@@ -62,15 +66,18 @@ def author_name(explicit: str | None = None) -> str:
 
 def prepare(suite_path: Path, pm: PluginManager) -> Prepared:
     """Validate the suite, its plugins' options, every data row and the base model."""
+    started = time.perf_counter()
     suite = load_suite(suite_path, pm)
-    data = load_data(suite)
+    # a data-stage audit (e.g. ``data``) measures and gates train/test overlap itself
+    data = load_data(suite, tolerate_overlap=any(pm.audits.get(a.kind).stage == "data"  # type: ignore[union-attr]
+                                                 for a in suite.audits))
     base = resolve_model(suite.model.base, base_dir=suite.source.parent,
                          trust_remote_code=suite.model.trust_remote_code, revision=suite.model.revision)
     here = suite.source.parent
     tuner_options = plugin_options(pm.tuners.get(suite.tuner.kind).options, suite.tuner.options, here)  # type: ignore[union-attr]
     audit_options = {a.kind: plugin_options(pm.audits.get(a.kind).options, a.options, here)  # type: ignore[union-attr]
                      for a in suite.audits}
-    return Prepared(suite, data, base, tuner_options, audit_options)
+    return Prepared(suite, data, base, tuner_options, audit_options, round(time.perf_counter() - started, 3))
 
 
 def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str,
@@ -104,7 +111,7 @@ def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str
             return report
         record(run_dir, {"type": "resumed", "run_id": run_id, "actor": author})
         author = run_author  # the run keeps its author (four-eyes applies to them)
-    ctx = RunContext(run_id, run_dir, suite, author, data, base, created_at)
+    ctx = RunContext(run_id, run_dir, suite, author, data, base, created_at, timings={"setup": prepared.seconds})
     try:
         report = _phases(ctx, prepared, pm)
     except BaseException as exc:
@@ -119,67 +126,111 @@ def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str
 
 def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str, Any]:
     from auditft.inference import ModelSession
-    from auditft.jobs import AuditJob, TuneJob
+    from auditft.jobs import TuneJob
+    from auditft.records import TuneResult
     from auditft.report.build import write_reports
 
     suite, data, base, run_dir = ctx.suite, ctx.data, ctx.base, ctx.run_dir
     pm.hook.auditft_run_started(run=ctx)
-    # -- tune ----------------------------------------------------------------------------
     work_dir = run_dir / "work"
     adapter_dir = run_dir / "adapter"
     tuner_entry = pm.tuners.get(suite.tuner.kind)
-    tuner = tuner_entry.factory(prepared.tuner_options)  # type: ignore[union-attr]
-    tuning = _finished_tuning(work_dir)
-    if tuning is None:
-        write_state(run_dir, "tuning")
-        shutil.rmtree(adapter_dir, ignore_errors=True)  # a half-written adapter is never reused
-        adapter_dir.mkdir()
-        _seed_everything(suite.seed)  # before any weights are created: heads and adapters init seeded
-        started = time.perf_counter()
-        tuning = tuner.tune(TuneJob(
-            suite=suite, task=suite.task, base=base, data=data, training=suite.tuner.training,
-            options=prepared.tuner_options, seed=suite.seed, adapter_dir=adapter_dir, work_dir=work_dir,
-            resume=(work_dir / "checkpoints").is_dir(),  # continue from the newest checkpoint
-        ))
-        ctx.timings["tuning"] = round(time.perf_counter() - started, 3)
-        atomic_write_json(work_dir / "tuning.json", {"result": tuning.to_dict(), "timings": ctx.timings})
-    else:
-        ctx.timings.update(json.loads((work_dir / "tuning.json").read_text(encoding="utf-8"))["timings"])
-    pm.hook.auditft_tuning_finished(run=ctx, tuning=tuning)
-    # -- audit ---------------------------------------------------------------------------
-    write_state(run_dir, "auditing")
-    session = ModelSession(tuner=tuner, base=base, data=data, adapter_dir=adapter_dir,
-                           max_length=suite.tuner.training.max_length,
-                           batch_size=suite.tuner.training.eval_batch_size, seed=suite.seed,
-                           system_prompt=suite.generation.system_prompt,
-                           max_new_tokens=suite.generation.max_new_tokens)
-    adapter_hashes = hash_tree(adapter_dir)
+    data_specs = [a for a in suite.audits if pm.audits.get(a.kind).stage == "data"]  # type: ignore[union-attr]
+    model_specs = [a for a in suite.audits if a not in data_specs]
+    session_args = dict(base=base, data=data, max_length=suite.tuner.training.max_length,
+                        batch_size=suite.tuner.training.eval_batch_size, seed=suite.seed,
+                        system_prompt=suite.generation.system_prompt,
+                        max_new_tokens=suite.generation.max_new_tokens)
     results: dict[str, AuditResult] = {}
-    started = time.perf_counter()
-    for spec in suite.audits:
-        entry = pm.audits.get(spec.kind)
-        options = prepared.audit_options[spec.kind]
-        key = _audit_key(adapter_hashes, spec.kind, options.model_dump(mode="json"), suite.seed)
-        cached = _cached_audit(work_dir, spec.kind, key)
-        if cached is None:
-            cached = _run_audit(entry, AuditJob(suite=suite, task=suite.task, data=data, options=options,
-                                                seed=suite.seed, models=session, work_dir=work_dir))
-            if cached.error is None:  # errors are re-tried on resume, results are not
-                atomic_write_json(work_dir / "audits" / f"{spec.kind}.json", {"key": key, "result": cached.to_dict()})
-        results[spec.kind] = cached
-        pm.hook.auditft_audit_finished(run=ctx, result=cached)
-    ctx.timings["auditing"] = round(time.perf_counter() - started, 3)
+    # -- data audits: on the suite's data alone, before any compute is spent on tuning --------
+    stop_reason = None
+    if data_specs:
+        write_state(run_dir, "auditing-data")
+        started = time.perf_counter()
+        data_session = ModelSession(tuner=None, adapter_dir=None, **session_args)  # base model only
+        evidence = {"data": {f.role: f.sha256 for f in data.files}, "base": base.weights_sha256}
+        _run_audits(ctx, prepared, pm, data_specs, data_session, evidence, results,
+                    extra={"export_dir": run_dir / "data-audit"})
+        ctx.timings["data_audit"] = round(time.perf_counter() - started, 3)
+        stop_reason = _stop_reason(suite, data_specs, results, pm)
+    # -- tune ----------------------------------------------------------------------------
+    tuner = tuner_entry.factory(prepared.tuner_options)  # type: ignore[union-attr]
+    if stop_reason is not None:
+        tuning = TuneResult(trainable_parameters=0, total_parameters=0, steps=0, seconds=0.0,
+                            facts={"not_run": stop_reason})
+        adapter_dir.mkdir(exist_ok=True)  # empty: nothing to review or release
+    else:
+        tuning = _finished_tuning(work_dir)
+        if tuning is None:
+            write_state(run_dir, "tuning")
+            shutil.rmtree(adapter_dir, ignore_errors=True)  # a half-written adapter is never reused
+            adapter_dir.mkdir()
+            _seed_everything(suite.seed)  # before any weights are created: heads and adapters init seeded
+            started = time.perf_counter()
+            tuning = tuner.tune(TuneJob(
+                suite=suite, task=suite.task, base=base, data=data, training=suite.tuner.training,
+                options=prepared.tuner_options, seed=suite.seed, adapter_dir=adapter_dir, work_dir=work_dir,
+                resume=(work_dir / "checkpoints").is_dir(),  # continue from the newest checkpoint
+            ))
+            ctx.timings["tuning"] = round(time.perf_counter() - started, 3)
+            atomic_write_json(work_dir / "tuning.json", {"result": tuning.to_dict(), "timings": ctx.timings})
+        else:
+            ctx.timings.update(json.loads((work_dir / "tuning.json").read_text(encoding="utf-8"))["timings"])
+        pm.hook.auditft_tuning_finished(run=ctx, tuning=tuning)
+        # -- audit -----------------------------------------------------------------------
+        write_state(run_dir, "auditing")
+        session = ModelSession(tuner=tuner, adapter_dir=adapter_dir, **session_args)
+        started = time.perf_counter()
+        _run_audits(ctx, prepared, pm, model_specs, session, {"adapter": hash_tree(adapter_dir)}, results)
+        ctx.timings["auditing"] = round(time.perf_counter() - started, 3)
     # -- gate + report -------------------------------------------------------------------
     write_state(run_dir, "gating")
-    checks = gate.decide(suite, results, pm.audits)
+    skipped = {a.kind: stop_reason for a in model_specs} if stop_reason else {}
+    checks = gate.decide(suite, results, pm.audits, skipped=skipped)
     verdict = gate.verdict(checks)
     write_state(run_dir, "reporting", verdict=verdict)
-    report = write_reports(ctx, pm, tuner_entry, tuning, results, checks, verdict)
+    report = write_reports(ctx, pm, tuner_entry, tuning, results, checks, verdict, stopped=stop_reason)
     record(run_dir, {"type": "gated", "run_id": ctx.run_id, "actor": ctx.author, "verdict": verdict,
                      "report_sha256": report["_report_sha256"], "artefacts": bound_artefacts(run_dir)})
     write_state(run_dir, "complete", verdict=verdict, state=report["state"])
     shutil.rmtree(work_dir, ignore_errors=True)  # scratch and checkpoints never leave the run
     return report
+
+
+def _run_audits(ctx: RunContext, prepared: Prepared, pm: PluginManager, specs: list[Any], session: Any,
+                evidence: dict[str, Any], results: dict[str, AuditResult],
+                extra: dict[str, Any] | None = None) -> None:
+    """Run ``specs`` in order, reusing results cached under ``work/audits`` whose key (what
+    the audit saw: adapter or data hashes, its options, the seed) still matches."""
+    from auditft.jobs import AuditJob
+
+    suite, work_dir = ctx.suite, ctx.run_dir / "work"
+    for spec in specs:
+        entry = pm.audits.get(spec.kind)
+        options = prepared.audit_options[spec.kind]
+        key = _audit_key(evidence, spec.kind, options.model_dump(mode="json"), suite.seed)
+        result = _cached_audit(work_dir, spec.kind, key)
+        if result is None:
+            job = AuditJob(suite=suite, task=suite.task, data=ctx.data, options=options, seed=suite.seed,
+                           models=session, work_dir=work_dir, extra=dict(extra or {}))
+            result = _run_audit(entry, job, timeout=spec.timeout_seconds)
+            if result.error is None:  # errors are re-tried on resume, results are not
+                atomic_write_json(work_dir / "audits" / f"{spec.kind}.json", {"key": key, "result": result.to_dict()})
+        results[spec.kind] = result
+        pm.hook.auditft_audit_finished(run=ctx, result=result)
+
+
+def _stop_reason(suite: Suite, data_specs: list[Any], results: dict[str, AuditResult],
+                 pm: PluginManager) -> str | None:
+    """Why the run stops before tuning: a data audit with ``on_fail: stop`` did not pass."""
+    stopping = [a for a in data_specs if a.stops_on_fail]
+    checks = gate.decide_specs(stopping, results, pm.audits)
+    bad = [c for c in checks if c.status != "pass"]
+    if not bad:
+        return None
+    listed = ", ".join(f"{c.audit}.{c.metric} {c.status}" for c in bad[:5])
+    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+    return f"stopped before tuning: data audit checks did not pass ({listed}{more}); see on_fail in the suite"
 
 
 def _inputs(prepared: Prepared) -> dict[str, Any]:
@@ -212,8 +263,8 @@ def _finished_tuning(work_dir: Path) -> TuneResult | None:
     return TuneResult(**data)
 
 
-def _audit_key(adapter_hashes: dict[str, str], kind: str, options: dict[str, Any], seed: int) -> str:
-    blob = json.dumps({"adapter": adapter_hashes, "kind": kind, "options": options, "seed": seed}, sort_keys=True)
+def _audit_key(evidence: dict[str, Any], kind: str, options: dict[str, Any], seed: int) -> str:
+    blob = json.dumps({**evidence, "kind": kind, "options": options, "seed": seed}, sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -243,15 +294,85 @@ def _failure_reason(exc: BaseException) -> str:
     return " ".join(reason.split())[:500]
 
 
-def _run_audit(entry: Any, job: Any) -> AuditResult:
-    """An audit that raises becomes an ``error`` result; the run goes on and the gate blocks."""
+class AuditTimeout(BaseException):
+    """Raised inside an audit at its deadline. A BaseException, so a plugin's broad
+    ``except Exception`` cannot swallow it and keep running."""
+
+
+def _run_audit(entry: Any, job: Any, *, timeout: float | None = None) -> AuditResult:
+    """An audit that raises, overruns ``timeout`` or returns a malformed result becomes an
+    ``error`` result; the run goes on, the gate blocks, the report is written."""
     started = time.perf_counter()
     try:
-        result = entry.factory(job.options).run(job)
-        if not isinstance(result, AuditResult):
-            raise TypeError(f"returned {type(result).__name__}, not AuditResult")
-        return result
+        with _deadline(timeout):
+            result = entry.factory(job.options).run(job)
+        return _usable(result, entry.kind)
+    except AuditTimeout:
+        message = f"timed out after {timeout:g} s (audits[].timeout in the suite)"
+    except MalformedResult as exc:
+        message = f"malformed result: {exc}"
     except Exception as exc:  # isolate plugin failures: shown as `error`, never a crash
-        message = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
-        return AuditResult(kind=entry.kind, error=f"plugin {entry.plugin!r}: {message}",
-                           seconds=round(time.perf_counter() - started, 3))
+        message = f"{type(exc).__name__}: {exc}"
+    return AuditResult(kind=entry.kind, error=f"plugin {entry.plugin!r}: {' '.join(message.split())[:500]}",
+                       seconds=round(time.perf_counter() - started, 3))
+
+
+class MalformedResult(Exception):
+    pass
+
+
+def _usable(result: Any, kind: str) -> AuditResult:
+    """Structural problems make the audit an ``error``; a non-finite figure is set to None so
+    the gate marks just the checks on it ``error`` ("value is not a finite number")."""
+    import math
+    from dataclasses import replace
+
+    from auditft.records import Metric
+
+    if not isinstance(result, AuditResult):
+        raise MalformedResult(f"returned {type(result).__name__}, not AuditResult")
+    if result.kind != kind:
+        raise MalformedResult(f"returned a result of kind {result.kind!r}")
+    if not isinstance(result.metrics, dict) or not all(isinstance(m, Metric) for m in result.metrics.values()):
+        raise MalformedResult("metrics must map names to auditft.records.Metric")
+
+    def finite(x: Any) -> Any:
+        return x if x is None or (isinstance(x, (int, float)) and math.isfinite(x)) else None
+
+    metrics, notes = {}, list(result.notes)
+    for name, m in result.metrics.items():
+        clean = replace(m, value=finite(m.value), ci_low=finite(m.ci_low), ci_high=finite(m.ci_high),
+                        base_value=finite(m.base_value))
+        if clean != m:
+            notes.append(f"metric {name!r} had a non-finite or non-numeric figure ({m.value!r}); "
+                         "its checks show error")
+        metrics[name] = clean
+    try:
+        result = replace(result, metrics=metrics, notes=notes)
+        json.dumps(result.to_dict(), allow_nan=False)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise MalformedResult(f"not JSON-serialisable: {exc}") from None
+    return result
+
+
+@contextmanager
+def _deadline(seconds: float | None) -> Iterator[None]:
+    """Raise ``AuditTimeout`` in this thread after ``seconds`` (a POSIX interval timer on the
+    main thread; elsewhere, e.g. Windows or a worker thread, the limit is not enforced)."""
+    import signal
+    import threading
+
+    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise AuditTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -83,6 +83,7 @@ def bound_artefacts(run_dir: Path) -> dict[str, str]:
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Serialise sign-off actions on one run (check-then-append must not race), after
     completing a run record that a crash left one event behind the ledger."""
+    read_state(run_dir)  # a directory that is not a run is refused before anything is written to it
     with open(Path(run_dir) / ".lock", "a+") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
@@ -266,6 +267,7 @@ def integrity_problems(run_dir: Path, ledger: Ledger | None = None) -> list[str]
 
 
 def ensure_intact(run_dir: Path) -> None:
+    read_state(run_dir)  # "not a run" (exit 2) before "tampered with" (exit 6)
     problems = integrity_problems(run_dir)
     if problems:
         more = f" (and {len(problems) - 1} more; run `auditft verify`)" if len(problems) > 1 else ""

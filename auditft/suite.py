@@ -56,6 +56,9 @@ class DataSpec(_Strict):
     #: used only when ``test`` is absent: the share of train split off as the test set
     test_fraction: float = Field(default=0.2, gt=0.0, lt=0.5)
     seed: int = 13
+    #: a row whose text is longer than this many characters is refused as malformed (e.g. a
+    #: broken CSV quote swallowing a file); default 50 x tuner.training.max_length
+    max_chars: int | None = Field(default=None, ge=1)
 
     @field_validator("labels")
     @classmethod
@@ -126,12 +129,36 @@ class GateSpec(_Strict):
         return float(self.min if self.min is not None else self.max)  # type: ignore[arg-type]
 
 
+#: how long one audit may run before core stops it and records an ``error`` check
+DEFAULT_AUDIT_TIMEOUT = "4h"
+
+
 class AuditSpec(_Strict):
     kind: str
     options: dict[str, Any] = Field(default_factory=dict)
     gates: list[GateSpec] = Field(default_factory=list)
     #: a required audit that produces no result blocks the gate
     required: bool = True
+    #: wall-clock limit for this audit (e.g. 30m, 2h); past it the audit's checks are ``error``
+    timeout: str = DEFAULT_AUDIT_TIMEOUT
+    #: data-stage audits only: ``stop`` (default) ends the run before tuning when a check of
+    #: this audit does not pass; ``continue`` records the result and tunes anyway
+    on_fail: Literal["stop", "continue"] | None = None
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str) -> str:
+        if parse_duration(value) <= 0:
+            raise ValueError("timeout must be above 0s")
+        return value
+
+    @property
+    def timeout_seconds(self) -> float:
+        return parse_duration(self.timeout)
+
+    @property
+    def stops_on_fail(self) -> bool:
+        return self.on_fail != "continue"
 
 
 class ReleaseSpec(_Strict):
@@ -244,6 +271,9 @@ def check_plugins(suite: Suite, pm: PluginManager) -> None:
             raise SuiteError(f"{where}.kind: {_unknown('audit', audit.kind, pm.audits, pm)}")
         _check_task(suite, aentry, "audit", f"audits[{i}].kind")
         _validate_options(aentry.options, audit.options, path, f"audits[{i}].options")
+        if audit.on_fail is not None and aentry.stage != "data":
+            raise SuiteError(f"{where}.on_fail: only data-stage audits (which run before tuning) can stop "
+                             f"a run; {audit.kind!r} runs after tuning")
         for j, gate in enumerate(audit.gates):
             if gate.metric not in aentry.metrics:
                 known = ", ".join(sorted(aentry.metrics)) or "none"

@@ -31,7 +31,8 @@ EXPECTED_AUDITS = {
 
 
 def build_report(ctx: RunContext, pm: PluginManager, tuner_entry: Entry, tuning: TuneResult,
-                 results: dict[str, AuditResult], checks: list[Check], verdict: str) -> dict[str, Any]:
+                 results: dict[str, AuditResult], checks: list[Check], verdict: str,
+                 stopped: str | None = None) -> dict[str, Any]:
     suite = ctx.suite
     adapter_dir = ctx.run_dir / "adapter"
     manifest = {
@@ -91,16 +92,20 @@ def build_report(ctx: RunContext, pm: PluginManager, tuner_entry: Entry, tuning:
         "not_tested": not_tested,
         "limitations": limitations,
         "timings": dict(ctx.timings),
+        #: why the run ended before tuning (a data audit with ``on_fail: stop``), else None
+        "stopped": stopped,
+        "data_stage_audits": [k for k in used if (e := pm.audits.get(k)) is not None and e.stage == "data"],
         "manifest": manifest,
     }
 
 
 def write_reports(ctx: RunContext, pm: PluginManager, tuner_entry: Entry, tuning: TuneResult,
-                  results: dict[str, AuditResult], checks: list[Check], verdict: str) -> dict[str, Any]:
+                  results: dict[str, AuditResult], checks: list[Check], verdict: str,
+                  stopped: str | None = None) -> dict[str, Any]:
     from auditft.report.card import model_card
     from auditft.report.html import render_html
 
-    report = build_report(ctx, pm, tuner_entry, tuning, results, checks, verdict)
+    report = build_report(ctx, pm, tuner_entry, tuning, results, checks, verdict, stopped)
     run_dir = ctx.run_dir
     atomic_write_json(run_dir / "report.json", report)
     atomic_write_text(run_dir / "report.html", render_html(report, pm))
