@@ -325,7 +325,7 @@ def _run_fake(entry: Any, task: str, opts: Any, work: Path, session_factory: Any
     job = AuditJob(suite=suite, task=task, data=data, options=opts, seed=suite.seed,
                    models=session_factory(data, suite.seed), work_dir=directory / "work")
     job.work_dir.mkdir(exist_ok=True)
-    return _run_audit(entry, job)
+    return _run_audit(entry, job, strict=True)
 
 
 _TINY: dict[str, Path] = {}

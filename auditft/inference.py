@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from auditft import distributed
+
 if TYPE_CHECKING:
     from auditft.data import Example, SplitData
     from auditft.models import ResolvedModel
@@ -156,13 +158,13 @@ class ModelSession:
         side = tokenizer.padding_side, tokenizer.truncation_side
         tokenizer.padding_side, tokenizer.truncation_side = "left", "left"  # answers start at one column
         device = next(model.parameters()).device
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         answers: list[list[str]] = [[] for _ in texts]
         label = f"generate: {which}" + (f" x{n} sampled" if sampling else "")
+        batches = _length_batches(texts, self.batch_size)
         try:
             with torch.inference_mode(), context, progress_bar(label, total=len(texts)) as advance:
-                for start in range(0, len(order), self.batch_size):
-                    ids = order[start:start + self.batch_size]
+                for b in distributed.my_share(len(batches)):
+                    start, ids = b * self.batch_size, batches[b]
                     enc = tokenizer([texts[i] for i in ids], padding=True, truncation=True,
                                     max_length=self.max_length, add_special_tokens=False,
                                     return_tensors="pt").to(device)
@@ -175,6 +177,10 @@ class ModelSession:
                     advance(len(ids))
         finally:
             tokenizer.padding_side, tokenizer.truncation_side = side
+        if distributed.enabled():  # each process answered its share of the batches
+            for part in distributed.gather({i: a for i, a in enumerate(answers) if a}):
+                for i, a in part.items():
+                    answers[i] = a
         return answers
 
     # -- batching -------------------------------------------------------------------------
@@ -186,21 +192,30 @@ class ModelSession:
 
         device = next(model.parameters()).device
         model.eval()
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        batches = _length_batches(texts, self.batch_size)
         chunks: list[tuple[list[int], np.ndarray]] = []
         with torch.inference_mode(), progress_bar(f"inference: {what}", total=len(texts)) as advance:
-            for start in range(0, len(order), self.batch_size):
-                ids = order[start:start + self.batch_size]
+            for b in distributed.my_share(len(batches)):
+                ids = batches[b]
                 enc = tokenizer([texts[i] for i in ids], padding=True, truncation=True,
                                 max_length=self.max_length, return_tensors="pt").to(device)
                 out = model(**enc)
                 chunks.append((ids, head(out, enc["attention_mask"]).float().cpu().numpy()))
                 advance(len(ids))
+        if distributed.enabled():  # each process scored its share of the batches
+            chunks = [chunk for part in distributed.gather(chunks) for chunk in part]
         width = chunks[0][1].shape[1] if chunks else 0
         result = np.zeros((len(texts), width), dtype=np.float32)
         for ids, values in chunks:
             result[ids] = values
         return result
+
+
+def _length_batches(texts: list[str], size: int) -> list[list[int]]:
+    """Row numbers in batches of similar length (little padding); the same batches in every
+    process, so a data-parallel run splits them without overlap."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    return [order[start:start + size] for start in range(0, len(order), size)]
 
 
 def _quantized(model: Any) -> bool:

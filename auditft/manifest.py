@@ -66,6 +66,10 @@ def hardware() -> dict[str, Any]:
         info["memory_gib"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError):
         pass
+    from auditft import distributed
+
+    # a data-parallel run says so: its figures come from this many processes
+    info["processes"] = distributed.world_size()
     if "torch" in sys.modules:
         import torch
 

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 
 
 def enabled() -> bool:
+    if os.environ.get("RANK", "0") not in ("", "0"):
+        return False  # data-parallel runs: only the main process draws progress
     setting = os.environ.get("AUDITFT_PROGRESS")
     if setting is not None:
         return setting not in ("0", "false", "no")

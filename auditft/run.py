@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from auditft import distributed as dist
 from auditft import gate
 from auditft.data import SplitData, load_data
 from auditft.errors import AuditftError, RunDirError
@@ -91,7 +92,33 @@ def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str
     from auditft.progress import quiet_libraries
 
     quiet_libraries()
+    dist.init()  # under torchrun / accelerate launch: join the process group first
     suite, data, base = prepared.suite, prepared.data, prepared.base
+    opened = _open_run(prepared, reports, author, resume) if dist.is_main() else None
+    # every process works in rank 0's run directory; only rank 0 writes to it
+    run_id, run_dir, created_at, author, finished = dist.broadcast(opened)
+    if finished is not None:
+        return finished
+    ctx = RunContext(run_id, run_dir, suite, author, data, base, created_at, timings={"setup": prepared.seconds})
+    try:
+        report = _phases(ctx, prepared, pm)
+    except BaseException as exc:
+        if dist.is_main():
+            write_state(run_dir, "failed", error=_failure_reason(exc))
+            if not isinstance(exc, (AuditftError, KeyboardInterrupt, SystemExit)):
+                (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        raise
+    # outside the failure handler: an observer that raises cannot un-complete a gated run
+    if dist.is_main():
+        pm.hook.auditft_run_finished(run=ctx, report={k: v for k, v in report.items() if not k.startswith("_")})
+    return report
+
+
+def _open_run(prepared: Prepared, reports: Path, author: str,
+              resume: Path | None) -> tuple[str, Path, str, str, dict[str, Any] | None]:
+    """Create (or reopen) the run directory: (run id, directory, created at, author, the
+    report when a resumed run turns out to be finished already)."""
+    suite = prepared.suite
     if resume is None:
         run_id, run_dir = create_run_dir(reports, suite.name)
         created_at = now_iso()
@@ -101,27 +128,16 @@ def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str
         atomic_write_json(run_dir / "work" / "inputs.json", _inputs(prepared))
         write_state(run_dir, "tuning", run_id=run_id, suite=suite.name, author=author, created_at=created_at)
         record(run_dir, {"type": "created", "run_id": run_id, "actor": author, "suite": suite.name})
-    else:
-        run_dir, run_id, created_at, run_author = _reopen(resume, prepared)
-        if any(e.get("type") == "gated" for e in run_events(run_dir)):
-            # killed after the gate was recorded: the evidence is final, only the phase is stale
-            report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
-            write_state(run_dir, "complete", verdict=report["verdict"], state=report["state"])
-            shutil.rmtree(run_dir / "work", ignore_errors=True)
-            return report
-        record(run_dir, {"type": "resumed", "run_id": run_id, "actor": author})
-        author = run_author  # the run keeps its author (four-eyes applies to them)
-    ctx = RunContext(run_id, run_dir, suite, author, data, base, created_at, timings={"setup": prepared.seconds})
-    try:
-        report = _phases(ctx, prepared, pm)
-    except BaseException as exc:
-        write_state(run_dir, "failed", error=_failure_reason(exc))
-        if not isinstance(exc, (AuditftError, KeyboardInterrupt, SystemExit)):
-            (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
-        raise
-    # outside the failure handler: an observer that raises cannot un-complete a gated run
-    pm.hook.auditft_run_finished(run=ctx, report={k: v for k, v in report.items() if not k.startswith("_")})
-    return report
+        return run_id, run_dir, created_at, author, None
+    run_dir, run_id, created_at, run_author = _reopen(resume, prepared)
+    if any(e.get("type") == "gated" for e in run_events(run_dir)):
+        # killed after the gate was recorded: the evidence is final, only the phase is stale
+        report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+        write_state(run_dir, "complete", verdict=report["verdict"], state=report["state"])
+        shutil.rmtree(run_dir / "work", ignore_errors=True)
+        return run_id, run_dir, created_at, run_author, report
+    record(run_dir, {"type": "resumed", "run_id": run_id, "actor": author})
+    return run_id, run_dir, created_at, run_author, None  # the run keeps its author (four-eyes)
 
 
 def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str, Any]:
@@ -131,7 +147,9 @@ def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str,
     from auditft.report.build import write_reports
 
     suite, data, base, run_dir = ctx.suite, ctx.data, ctx.base, ctx.run_dir
-    pm.hook.auditft_run_started(run=ctx)
+    main = dist.is_main()  # only the main process writes; the others compute alongside it
+    if main:
+        pm.hook.auditft_run_started(run=ctx)
     work_dir = run_dir / "work"
     adapter_dir = run_dir / "adapter"
     tuner_entry = pm.tuners.get(suite.tuner.kind)
@@ -145,12 +163,13 @@ def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str,
     # -- data audits: on the suite's data alone, before any compute is spent on tuning --------
     stop_reason = None
     if data_specs:
-        write_state(run_dir, "auditing-data")
+        if main:
+            write_state(run_dir, "auditing-data")
         started = time.perf_counter()
         data_session = ModelSession(tuner=None, adapter_dir=None, **session_args)  # base model only
         evidence = {"data": {f.role: f.sha256 for f in data.files}, "base": base.weights_sha256}
         _run_audits(ctx, prepared, pm, data_specs, data_session, evidence, results,
-                    extra={"export_dir": run_dir / "data-audit"})
+                    extra={"export_dir": run_dir / "data-audit"} if main else {})
         ctx.timings["data_audit"] = round(time.perf_counter() - started, 3)
         stop_reason = _stop_reason(suite, data_specs, results, pm)
     # -- tune ----------------------------------------------------------------------------
@@ -158,32 +177,40 @@ def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str,
     if stop_reason is not None:
         tuning = TuneResult(trainable_parameters=0, total_parameters=0, steps=0, seconds=0.0,
                             facts={"not_run": stop_reason})
-        adapter_dir.mkdir(exist_ok=True)  # empty: nothing to review or release
+        if main:
+            adapter_dir.mkdir(exist_ok=True)  # empty: nothing to review or release
     else:
-        tuning = _finished_tuning(work_dir)
+        tuning = dist.broadcast(_finished_tuning(work_dir) if main else None)
         if tuning is None:
-            write_state(run_dir, "tuning")
-            shutil.rmtree(adapter_dir, ignore_errors=True)  # a half-written adapter is never reused
-            adapter_dir.mkdir()
+            if main:
+                write_state(run_dir, "tuning")
+                shutil.rmtree(adapter_dir, ignore_errors=True)  # a half-written adapter is never reused
+                adapter_dir.mkdir()
+            resume = dist.broadcast((work_dir / "checkpoints").is_dir() if main else None)
             _seed_everything(suite.seed)  # before any weights are created: heads and adapters init seeded
             started = time.perf_counter()
-            tuning = tuner.tune(TuneJob(
-                suite=suite, task=suite.task, base=base, data=data, training=suite.tuner.training,
-                options=prepared.tuner_options, seed=suite.seed, adapter_dir=adapter_dir, work_dir=work_dir,
-                resume=(work_dir / "checkpoints").is_dir(),  # continue from the newest checkpoint
-            ))
+            with dist.adapter_target(adapter_dir) as target:
+                tuning = tuner.tune(TuneJob(
+                    suite=suite, task=suite.task, base=base, data=data, training=suite.tuner.training,
+                    options=prepared.tuner_options, seed=suite.seed, adapter_dir=target, work_dir=work_dir,
+                    resume=resume,  # continue from the newest checkpoint
+                ))
             ctx.timings["tuning"] = round(time.perf_counter() - started, 3)
-            atomic_write_json(work_dir / "tuning.json", {"result": tuning.to_dict(), "timings": ctx.timings})
+            if main:
+                atomic_write_json(work_dir / "tuning.json", {"result": tuning.to_dict(), "timings": ctx.timings})
         else:
             ctx.timings.update(json.loads((work_dir / "tuning.json").read_text(encoding="utf-8"))["timings"])
-        pm.hook.auditft_tuning_finished(run=ctx, tuning=tuning)
+        if main:
+            pm.hook.auditft_tuning_finished(run=ctx, tuning=tuning)
+            write_state(run_dir, "auditing")
         # -- audit -----------------------------------------------------------------------
-        write_state(run_dir, "auditing")
         session = ModelSession(tuner=tuner, adapter_dir=adapter_dir, **session_args)
         started = time.perf_counter()
         _run_audits(ctx, prepared, pm, model_specs, session, {"adapter": hash_tree(adapter_dir)}, results)
         ctx.timings["auditing"] = round(time.perf_counter() - started, 3)
-    # -- gate + report -------------------------------------------------------------------
+    # -- gate + report (main process) ------------------------------------------------------
+    if not main:
+        return dist.broadcast(None)  # the finished report, once rank 0 has written it
     write_state(run_dir, "gating")
     skipped = {a.kind: stop_reason for a in model_specs} if stop_reason else {}
     checks = gate.decide(suite, results, pm.audits, skipped=skipped)
@@ -193,6 +220,7 @@ def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str,
     record(run_dir, {"type": "gated", "run_id": ctx.run_id, "actor": ctx.author, "verdict": verdict,
                      "report_sha256": report["_report_sha256"], "artefacts": bound_artefacts(run_dir)})
     write_state(run_dir, "complete", verdict=verdict, state=report["state"])
+    dist.broadcast({k: v for k, v in report.items() if not k.startswith("_")})  # the others wait for this
     shutil.rmtree(work_dir, ignore_errors=True)  # scratch and checkpoints never leave the run
     return report
 
@@ -209,15 +237,17 @@ def _run_audits(ctx: RunContext, prepared: Prepared, pm: PluginManager, specs: l
         entry = pm.audits.get(spec.kind)
         options = prepared.audit_options[spec.kind]
         key = _audit_key(evidence, spec.kind, options.model_dump(mode="json"), suite.seed)
-        result = _cached_audit(work_dir, spec.kind, key)
+        # rank 0 decides, so every process runs (and shards) exactly the same audits
+        result = dist.broadcast(_cached_audit(work_dir, spec.kind, key) if dist.is_main() else None)
         if result is None:
             job = AuditJob(suite=suite, task=suite.task, data=ctx.data, options=options, seed=suite.seed,
                            models=session, work_dir=work_dir, extra=dict(extra or {}))
             result = _run_audit(entry, job, timeout=spec.timeout_seconds)
-            if result.error is None:  # errors are re-tried on resume, results are not
+            if result.error is None and dist.is_main():  # errors are re-tried on resume, results are not
                 atomic_write_json(work_dir / "audits" / f"{spec.kind}.json", {"key": key, "result": result.to_dict()})
         results[spec.kind] = result
-        pm.hook.auditft_audit_finished(run=ctx, result=result)
+        if dist.is_main():
+            pm.hook.auditft_audit_finished(run=ctx, result=result)
 
 
 def _stop_reason(suite: Suite, data_specs: list[Any], results: dict[str, AuditResult],
@@ -299,14 +329,15 @@ class AuditTimeout(BaseException):
     ``except Exception`` cannot swallow it and keep running."""
 
 
-def _run_audit(entry: Any, job: Any, *, timeout: float | None = None) -> AuditResult:
+def _run_audit(entry: Any, job: Any, *, timeout: float | None = None, strict: bool = False) -> AuditResult:
     """An audit that raises, overruns ``timeout`` or returns a malformed result becomes an
-    ``error`` result; the run goes on, the gate blocks, the report is written."""
+    ``error`` result; the run goes on, the gate blocks, the report is written. ``strict``
+    (the conformance kit) returns the plugin's result as it is, for the kit to judge."""
     started = time.perf_counter()
     try:
         with _deadline(timeout):
             result = entry.factory(job.options).run(job)
-        return _usable(result, entry.kind)
+        return result if strict else _usable(result, entry.kind)
     except AuditTimeout:
         message = f"timed out after {timeout:g} s (audits[].timeout in the suite)"
     except MalformedResult as exc:

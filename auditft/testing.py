@@ -123,7 +123,11 @@ def toy_generation_data(directory: Path, *, copies: int = 8, seed: int = 0) -> t
     train = [p for p in pairs for _ in range(copies)]
     rng.shuffle(train)
     paths = []
-    for name, rows in (("train.jsonl", train), ("test.jsonl", pairs * 2)):
+    # the toy task is memorisation, so test asks the training questions again; written without
+    # the space before "?" (the same tokens for the tiny tokenizer) so that it is not refused as
+    # exact train/test leakage; the data audit's near-duplicate check still reports it
+    test = [(q.replace(" ?", "?"), a) for q, a in pairs * 2]
+    for name, rows in (("train.jsonl", train), ("test.jsonl", test)):
         path = directory / name
         path.write_text("".join(json.dumps({"prompt": q, "response": a, "group": "real" if a != "unknown" else "invented"}) + "\n"
                                 for q, a in rows), encoding="utf-8")

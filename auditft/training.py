@@ -104,6 +104,7 @@ def train(job: TuneJob, model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any 
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
+    from auditft.distributed import enabled, per_device_batch
     from auditft.progress import enabled as progress_enabled
 
     spec = job.training
@@ -123,7 +124,8 @@ def train(job: TuneJob, model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any 
         output_dir=str(checkpoint_dir),
         num_train_epochs=spec.epochs,
         max_steps=spec.max_steps or -1,
-        per_device_train_batch_size=spec.batch_size,
+        # the suite's batch_size is the global batch, however many processes share it
+        per_device_train_batch_size=per_device_batch(spec.batch_size),
         per_device_eval_batch_size=spec.eval_batch_size,
         gradient_accumulation_steps=spec.gradient_accumulation_steps,
         learning_rate=spec.learning_rate,
@@ -141,6 +143,11 @@ def train(job: TuneJob, model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any 
         disable_tqdm=not progress_enabled(),
         dataloader_num_workers=0,
         dataloader_pin_memory=_cuda(),
+        # data-parallel on CPU: accelerate only picks DDP over gloo when told it is on CPU
+        use_cpu=enabled() and not _cuda(),
+        # off: with it, transformers multiplies the loss by the process count for models whose
+        # loss ignores the token count (classifiers), doubling gradients under DDP
+        average_tokens_across_devices=False,
         **save,
     )
     extra = list(callbacks or [])

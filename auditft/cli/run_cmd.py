@@ -32,7 +32,10 @@ def command(ctx: click.Context, suite: Path, out: Path, resume: Path | None, aut
     prepared = prepare(suite, pm)
     reports = resume.parent if resume else out  # a resumed run stays where it is
     report = execute(prepared, pm, reports=reports, author=author_name(author), resume=resume)
-    print_summary(report, reports)
+    from auditft import distributed
+
+    if distributed.is_main():  # under torchrun every process gets the verdict; one prints it
+        print_summary(report, reports)
     ctx.exit(int(ExitCode.OK if report["verdict"] == "passed" else ExitCode.BLOCKED))
 
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from auditft import hookimpl
+from auditft import distributed, hookimpl
 from auditft.records import AuditResult, Metric, ReportSection, is_finite
 
 if TYPE_CHECKING:
@@ -317,12 +317,15 @@ class KFoldAudit:
                                       train=[rows[j] for j in fit_idx], validation=[rows[j] for j in val_idx],
                                       test=[rows[j] for j in held_idx])
                     fold_dir = root / f"fold-{i}"
-                    shutil.rmtree(fold_dir, ignore_errors=True)
                     adapter_dir = fold_dir / "adapter"
-                    adapter_dir.mkdir(parents=True)
+                    if distributed.is_main():  # data-parallel runs: one process manages the files
+                        shutil.rmtree(fold_dir, ignore_errors=True)
+                        adapter_dir.mkdir(parents=True)
+                    distributed.barrier()
                     try:
-                        tuning, tune_wall = self._tune(job, tuner, tuner_options, training, split, i,
-                                                       adapter_dir, fold_dir)
+                        with distributed.adapter_target(adapter_dir) as target:
+                            tuning, tune_wall = self._tune(job, tuner, tuner_options, training, split, i,
+                                                           target, fold_dir)
                         session = self._session(job, tuner, split, adapter_dir)
                         if classification:
                             figures = self._evaluate_classification(session, split)
@@ -334,8 +337,10 @@ class KFoldAudit:
                             figures.update(base_all.fold(sample, held_idx) if base_all else {})
                         del session
                         gc.collect()  # the fold's model goes before the next one is built
+                        distributed.barrier()  # every process has read the fold's adapter
                     finally:
-                        shutil.rmtree(fold_dir, ignore_errors=True)  # adapters are large; scratch only
+                        if distributed.is_main():
+                            shutil.rmtree(fold_dir, ignore_errors=True)  # adapters are large; scratch only
                     fold_records.append({
                         "fold": i + 1, "n_train": len(fit_idx), "n_validation": len(val_idx),
                         "n_heldout": len(held_idx),
@@ -347,7 +352,8 @@ class KFoldAudit:
                     })
                     advance(1)
         finally:
-            shutil.rmtree(root, ignore_errors=True)
+            if distributed.is_main():
+                shutil.rmtree(root, ignore_errors=True)
 
         return self._result(job, rows, available, fold_records, base_all, early_stopping, started)
 
