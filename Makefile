@@ -16,6 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 help:
 	@echo "make demo   - set up and run the embedded triage demo (exit 0 whether it passes or is blocked)"
 	@echo "make test   - set up and run the test suite"
+	@echo "make bench  - set up and run the side-by-side benchmarks P1-P7 (~20 min on 2 cores; benchmarks/RESULTS.md)"
 
 $(STAMP): pyproject.toml plugins/auditft-pii/pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,3 +48,8 @@ test: setup chromium
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Side-by-side benchmarks (benchmarks/RESULTS.md); timings are reported, never asserted.
+.PHONY: bench
+bench: setup
+	$(PY) benchmarks/run_all.py

@@ -161,12 +161,16 @@ class ModelSession:
         answers: list[list[str]] = [[] for _ in texts]
         label = f"generate: {which}" + (f" x{n} sampled" if sampling else "")
         batches = _length_batches(texts, self.batch_size)
+        # prompts get the model's context, not the training max_length: an audit prompt (e.g. a
+        # grounded probe with its passage) must reach the model whole, system turn included
+        context_length = getattr(getattr(model, "config", None), "max_position_embeddings", None) or 2048
+        prompt_budget = max(self.max_length, int(context_length) - max_new)
         try:
             with torch.inference_mode(), context, progress_bar(label, total=len(texts)) as advance:
                 for b in distributed.my_share(len(batches)):
                     start, ids = b * self.batch_size, batches[b]
                     enc = tokenizer([texts[i] for i in ids], padding=True, truncation=True,
-                                    max_length=self.max_length, add_special_tokens=False,
+                                    max_length=prompt_budget, add_special_tokens=False,
                                     return_tensors="pt").to(device)
                     if sampling:
                         torch.manual_seed(self.seed + start)  # same samples on every run

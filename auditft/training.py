@@ -126,7 +126,10 @@ def train(job: TuneJob, model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any 
         max_steps=spec.max_steps or -1,
         # the suite's batch_size is the global batch, however many processes share it
         per_device_train_batch_size=per_device_batch(spec.batch_size),
-        per_device_eval_batch_size=spec.eval_batch_size,
+        # generation: eval logits are batch x length x vocabulary; a training-size batch keeps
+        # the eval-loss pass from setting the run's peak memory (benchmark P5)
+        per_device_eval_batch_size=(min(spec.eval_batch_size, spec.batch_size) if job.task == "generation"
+                                    else spec.eval_batch_size),
         gradient_accumulation_steps=spec.gradient_accumulation_steps,
         learning_rate=spec.learning_rate,
         weight_decay=spec.weight_decay,
