@@ -10,8 +10,8 @@ taken round-robin over the probe types (answerable, unanswerable, grounded) up t
 auditft side: ``ModelSession.generate(prompts)`` (chat template with the suite's system prompt,
 left padding, length-sorted batches of ``eval_batch_size`` 32, KV cache, ``inference_mode``,
 ``max_new_tokens`` 24). Baseline: the same model object, for each prompt the same rendered
-text and the same tokenisation (left truncation to the session's ``max_length``, as the audit
-does), ``model.generate(**enc, max_new_tokens=24, do_sample=False)``, decode. Throughput =
+text and the same tokenisation (the whole prompt: the audit gives prompts the model's context,
+not the training ``max_length``), ``model.generate(**enc, max_new_tokens=24, do_sample=False)``, decode. Throughput =
 prompts / second; the two alternate, best of ``--repeats``; the answers are compared.
 
     .venv/bin/python benchmarks/p3_generation.py [--quick] [--prompts 64] [--repeats 1]
@@ -113,8 +113,7 @@ def main() -> None:
             started = time.perf_counter()
             try:
                 for text in texts:
-                    enc = tokenizer(text, return_tensors="pt", truncation=True, max_length=training.max_length,
-                                    add_special_tokens=False)
+                    enc = tokenizer(text, return_tensors="pt", add_special_tokens=False)
                     out = model.generate(**enc, generation_config=config)
                     answers.append(tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip())
             finally:
