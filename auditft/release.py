@@ -16,7 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from auditft.data import sha256_file
 from auditft.errors import IntegrityError, RefusedError, RunDirError
 from auditft.fsutil import atomic_write_text
 from auditft.signoff import bound_artefacts, ensure_intact, load_review, record, run_lock, utcnow

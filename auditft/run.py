@@ -141,87 +141,106 @@ def _open_run(prepared: Prepared, reports: Path, author: str,
 
 
 def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str, Any]:
+    """data audits -> tune -> model audits -> gate -> report. Under a data-parallel launcher
+    every process computes; only the main process writes (and returns what it wrote)."""
     from auditft.inference import ModelSession
-    from auditft.jobs import TuneJob
-    from auditft.records import TuneResult
-    from auditft.report.build import write_reports
 
-    suite, data, base, run_dir = ctx.suite, ctx.data, ctx.base, ctx.run_dir
-    main = dist.is_main()  # only the main process writes; the others compute alongside it
+    suite, run_dir = ctx.suite, ctx.run_dir
+    main = dist.is_main()
     if main:
         pm.hook.auditft_run_started(run=ctx)
-    work_dir = run_dir / "work"
-    adapter_dir = run_dir / "adapter"
-    tuner_entry = pm.tuners.get(suite.tuner.kind)
     data_specs = [a for a in suite.audits if pm.audits.get(a.kind).stage == "data"]  # type: ignore[union-attr]
     model_specs = [a for a in suite.audits if a not in data_specs]
-    session_args = dict(base=base, data=data, max_length=suite.tuner.training.max_length,
+    session_args = dict(base=ctx.base, data=ctx.data, max_length=suite.tuner.training.max_length,
                         batch_size=suite.tuner.training.eval_batch_size, seed=suite.seed,
                         system_prompt=suite.generation.system_prompt,
                         max_new_tokens=suite.generation.max_new_tokens)
     results: dict[str, AuditResult] = {}
-    # -- data audits: on the suite's data alone, before any compute is spent on tuning --------
-    stop_reason = None
-    if data_specs:
-        if main:
-            write_state(run_dir, "auditing-data")
-        started = time.perf_counter()
-        data_session = ModelSession(tuner=None, adapter_dir=None, **session_args)  # base model only
-        evidence = {"data": {f.role: f.sha256 for f in data.files}, "base": base.weights_sha256}
-        _run_audits(ctx, prepared, pm, data_specs, data_session, evidence, results,
-                    extra={"export_dir": run_dir / "data-audit"} if main else {})
-        ctx.timings["data_audit"] = round(time.perf_counter() - started, 3)
-        stop_reason = _stop_reason(suite, data_specs, results, pm)
-    # -- tune ----------------------------------------------------------------------------
-    tuner = tuner_entry.factory(prepared.tuner_options)  # type: ignore[union-attr]
+    stop_reason = _data_stage(ctx, prepared, pm, data_specs, session_args, results) if data_specs else None
+    tuner = pm.tuners.get(suite.tuner.kind).factory(prepared.tuner_options)  # type: ignore[union-attr]
     if stop_reason is not None:
         tuning = TuneResult(trainable_parameters=0, total_parameters=0, steps=0, seconds=0.0,
                             facts={"not_run": stop_reason})
         if main:
-            adapter_dir.mkdir(exist_ok=True)  # empty: nothing to review or release
+            (run_dir / "adapter").mkdir(exist_ok=True)  # empty: nothing to review or release
     else:
-        tuning = dist.broadcast(_finished_tuning(work_dir) if main else None)
-        if tuning is None:
-            if main:
-                write_state(run_dir, "tuning")
-                shutil.rmtree(adapter_dir, ignore_errors=True)  # a half-written adapter is never reused
-                adapter_dir.mkdir()
-            resume = dist.broadcast((work_dir / "checkpoints").is_dir() if main else None)
-            _seed_everything(suite.seed)  # before any weights are created: heads and adapters init seeded
-            started = time.perf_counter()
-            with dist.adapter_target(adapter_dir) as target:
-                tuning = tuner.tune(TuneJob(
-                    suite=suite, task=suite.task, base=base, data=data, training=suite.tuner.training,
-                    options=prepared.tuner_options, seed=suite.seed, adapter_dir=target, work_dir=work_dir,
-                    resume=resume,  # continue from the newest checkpoint
-                ))
-            ctx.timings["tuning"] = round(time.perf_counter() - started, 3)
-            if main:
-                atomic_write_json(work_dir / "tuning.json", {"result": tuning.to_dict(), "timings": ctx.timings})
-        else:
-            ctx.timings.update(json.loads((work_dir / "tuning.json").read_text(encoding="utf-8"))["timings"])
+        tuning = _tune_stage(ctx, prepared, tuner)
         if main:
             pm.hook.auditft_tuning_finished(run=ctx, tuning=tuning)
             write_state(run_dir, "auditing")
-        # -- audit -----------------------------------------------------------------------
-        session = ModelSession(tuner=tuner, adapter_dir=adapter_dir, **session_args)
+        session = ModelSession(tuner=tuner, adapter_dir=run_dir / "adapter", **session_args)
         started = time.perf_counter()
-        _run_audits(ctx, prepared, pm, model_specs, session, {"adapter": hash_tree(adapter_dir)}, results)
+        _run_audits(ctx, prepared, pm, model_specs, session, {"adapter": hash_tree(run_dir / "adapter")}, results)
         ctx.timings["auditing"] = round(time.perf_counter() - started, 3)
-    # -- gate + report (main process) ------------------------------------------------------
     if not main:
         return dist.broadcast(None)  # the finished report, once rank 0 has written it
-    write_state(run_dir, "gating")
     skipped = {a.kind: stop_reason for a in model_specs} if stop_reason else {}
+    return _gate_and_report(ctx, pm, tuning, results, skipped, stop_reason)
+
+
+def _data_stage(ctx: RunContext, prepared: Prepared, pm: PluginManager, specs: list[Any],
+                session_args: dict[str, Any], results: dict[str, AuditResult]) -> str | None:
+    """Data-stage audits, on the suite's data and the base model alone, before any compute is
+    spent on tuning; returns why the run stops here, or None."""
+    from auditft.inference import ModelSession
+
+    if dist.is_main():
+        write_state(ctx.run_dir, "auditing-data")
+    started = time.perf_counter()
+    session = ModelSession(tuner=None, adapter_dir=None, **session_args)  # base model only
+    evidence = {"data": {f.role: f.sha256 for f in ctx.data.files}, "base": ctx.base.weights_sha256}
+    _run_audits(ctx, prepared, pm, specs, session, evidence, results,
+                extra={"export_dir": ctx.run_dir / "data-audit"} if dist.is_main() else {})
+    ctx.timings["data_audit"] = round(time.perf_counter() - started, 3)
+    return _stop_reason(ctx.suite, specs, results, pm)
+
+
+def _tune_stage(ctx: RunContext, prepared: Prepared, tuner: Any) -> TuneResult:
+    """Train into the quarantined adapter directory, or reuse a tuning a killed run finished."""
+    from auditft.jobs import TuneJob
+
+    suite, run_dir, main = ctx.suite, ctx.run_dir, dist.is_main()
+    work_dir, adapter_dir = run_dir / "work", run_dir / "adapter"
+    tuning = dist.broadcast(_finished_tuning(work_dir) if main else None)
+    if tuning is not None:
+        ctx.timings.update(json.loads((work_dir / "tuning.json").read_text(encoding="utf-8"))["timings"])
+        return tuning
+    if main:
+        write_state(run_dir, "tuning")
+        shutil.rmtree(adapter_dir, ignore_errors=True)  # a half-written adapter is never reused
+        adapter_dir.mkdir()
+    resume = dist.broadcast((work_dir / "checkpoints").is_dir() if main else None)
+    _seed_everything(suite.seed)  # before any weights are created: heads and adapters init seeded
+    started = time.perf_counter()
+    with dist.adapter_target(adapter_dir) as target:
+        tuning = tuner.tune(TuneJob(
+            suite=suite, task=suite.task, base=ctx.base, data=ctx.data, training=suite.tuner.training,
+            options=prepared.tuner_options, seed=suite.seed, adapter_dir=target, work_dir=work_dir,
+            resume=resume,  # continue from the newest checkpoint
+        ))
+    ctx.timings["tuning"] = round(time.perf_counter() - started, 3)
+    if main:
+        atomic_write_json(work_dir / "tuning.json", {"result": tuning.to_dict(), "timings": ctx.timings})
+    return tuning
+
+
+def _gate_and_report(ctx: RunContext, pm: PluginManager, tuning: TuneResult, results: dict[str, AuditResult],
+                     skipped: dict[str, str], stop_reason: str | None) -> dict[str, Any]:
+    """Main process only: decide, write the report (manifest last), record the gate."""
+    from auditft.report.build import write_reports
+
+    suite, run_dir = ctx.suite, ctx.run_dir
+    write_state(run_dir, "gating")
     checks = gate.decide(suite, results, pm.audits, skipped=skipped)
     verdict = gate.verdict(checks)
     write_state(run_dir, "reporting", verdict=verdict)
-    report = write_reports(ctx, pm, tuner_entry, tuning, results, checks, verdict, stopped=stop_reason)
+    report = write_reports(ctx, pm, pm.tuners.get(suite.tuner.kind), tuning, results, checks, verdict,
+                           stopped=stop_reason)
     record(run_dir, {"type": "gated", "run_id": ctx.run_id, "actor": ctx.author, "verdict": verdict,
                      "report_sha256": report["_report_sha256"], "artefacts": bound_artefacts(run_dir)})
     write_state(run_dir, "complete", verdict=verdict, state=report["state"])
     dist.broadcast({k: v for k, v in report.items() if not k.startswith("_")})  # the others wait for this
-    shutil.rmtree(work_dir, ignore_errors=True)  # scratch and checkpoints never leave the run
+    shutil.rmtree(run_dir / "work", ignore_errors=True)  # scratch and checkpoints never leave the run
     return report
 
 

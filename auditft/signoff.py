@@ -21,7 +21,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from auditft.data import sha256_file
 from auditft.errors import IntegrityError, RefusedError, RunDirError
 from auditft.fsutil import atomic_write_text
 from auditft.ledger import Ledger, content_hash, now_iso, parse_iso

@@ -22,10 +22,8 @@ cProfile of a warm ``auditft plugins`` shows where the remaining time goes.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import io
 import json
-import os
 import pstats
 import statistics
 import tempfile

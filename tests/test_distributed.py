@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 from click.testing import CliRunner
 
 from auditft.cli import cli

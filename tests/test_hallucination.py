@@ -30,7 +30,6 @@ from auditft.hallucination_probes import (
     unsupported_share,
 )
 from auditft.jobs import AuditJob
-from auditft.records import AuditResult
 from auditft.suite import check_plugins, parse_suite
 
 ROOT = Path(__file__).resolve().parents[1]

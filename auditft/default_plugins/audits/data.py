@@ -361,7 +361,7 @@ class DataAudit:
         out.evidence["lengths"] = {**{k: (_num(v) if isinstance(v, float) else v) for k, v in summary.items()},
                                    "longest": [{"row": rows[i].row, "tokens": stats.lengths[i]} for i in longest]}
         out.notes.append(
-            f"Length: tokens per training row with the base model's tokenizer (special tokens included"
+            "Length: tokens per training row with the base model's tokenizer (special tokens included"
             + ("; generation: the chat-formatted prompt plus the response, as in training" if job.task == "generation"
                else "") + f"); rows over tuner.training.max_length={max_length} are truncated in training.")
 
