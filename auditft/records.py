@@ -116,3 +116,11 @@ class ReportSection:
 def is_finite(x: object) -> bool:
     """A real number that is not NaN or infinite (``None`` and booleans are not)."""
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def finite_or_none(x: Any) -> float | None:
+    """A plain float, or None for NaN / infinity / None (evidence must be valid JSON)."""
+    if x is None:
+        return None
+    value = float(x)
+    return value if math.isfinite(value) else None

@@ -27,7 +27,6 @@ rows), ``removed_rows.jsonl`` (what was removed, why, and the suggested label) a
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from auditft import hookimpl
 from auditft.records import AuditResult, Metric, ReportSection
+from auditft.records import finite_or_none as _num
 
 if TYPE_CHECKING:
     from auditft.data import Example
@@ -93,13 +93,6 @@ class DataOptions(BaseModel):
         if unknown:
             raise ValueError(f"unknown pii_types {unknown}; known: {list(PII_TYPES)}")
         return value
-
-
-def _num(x: Any) -> float | None:
-    if x is None:
-        return None
-    value = float(x)
-    return value if math.isfinite(value) else None
 
 
 def _rate(count: int, n: int) -> Metric:

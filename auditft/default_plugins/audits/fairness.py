@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from auditft import hookimpl
 from auditft.records import AuditResult, Metric, ReportSection
+from auditft.records import finite_or_none as _num
 
 if TYPE_CHECKING:
     import numpy as np
@@ -86,14 +87,6 @@ class FairnessOptions(BaseModel):
     #: counterfactual pairs answered (each pair costs two generations per model)
     max_probes: int = Field(default=100, ge=1, le=100_000)
     max_examples: int = Field(default=10, ge=0, le=500)
-
-
-def _num(x: Any) -> float | None:
-    """A plain float, or None for NaN / infinity / None (evidence must be valid JSON)."""
-    if x is None:
-        return None
-    value = float(x)
-    return value if math.isfinite(value) else None
 
 
 def _metric(value: Any, ci: tuple[Any, Any] = (None, None), *, n: int | None, base: Any = None) -> Metric:
