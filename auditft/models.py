@@ -191,6 +191,23 @@ def load_for_task(model: ResolvedModel, task: str, labels: list[str], **kwargs: 
     return load_causal_lm(model, **kwargs)
 
 
+def skeleton(model: ResolvedModel, task: str, labels: list[str]) -> Any:
+    """The model a tuner would start from, built on the meta device: its modules and shapes
+    without reading a weight (for checks made before anything is loaded)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    extra: dict[str, Any] = {"num_labels": len(labels)} if task == "classification" else {}
+    try:
+        config = AutoConfig.from_pretrained(model.path, trust_remote_code=model.trust_remote_code,
+                                            revision=model.revision, **extra)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"model.base: {model.ref}: cannot read its config: {_short(exc)}") from None
+    auto = AutoModelForSequenceClassification if task == "classification" else AutoModelForCausalLM
+    with torch.device("meta"):
+        return auto.from_config(config, trust_remote_code=model.trust_remote_code)
+
+
 def load_encoder(model: ResolvedModel) -> Any:
     """The bare base model (no head): used for the frozen linear-probe baseline."""
     from transformers import AutoModel

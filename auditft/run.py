@@ -24,7 +24,7 @@ from typing import Any
 from auditft import distributed as dist
 from auditft import gate
 from auditft.data import SplitData, load_data
-from auditft.errors import AuditftError, RunDirError
+from auditft.errors import AuditftError, RunDirError, SuiteError
 from auditft.fsutil import atomic_write_json, atomic_write_text
 from auditft.ledger import now_iso
 from auditft.models import ResolvedModel, resolve_model
@@ -75,7 +75,13 @@ def prepare(suite_path: Path, pm: PluginManager) -> Prepared:
     base = resolve_model(suite.model.base, base_dir=suite.source.parent,
                          trust_remote_code=suite.model.trust_remote_code, revision=suite.model.revision)
     here = suite.source.parent
-    tuner_options = plugin_options(pm.tuners.get(suite.tuner.kind).options, suite.tuner.options, here)  # type: ignore[union-attr]
+    tuner_entry = pm.tuners.get(suite.tuner.kind)
+    tuner_options = plugin_options(tuner_entry.options, suite.tuner.options, here)  # type: ignore[union-attr]
+    # a tuner may know combinations that cannot work (optional ``check_model`` on its class)
+    check_model = getattr(tuner_entry.factory, "check_model", None)  # type: ignore[union-attr]
+    reason = check_model(base, suite.task, data.labels) if check_model is not None else None
+    if reason:
+        raise SuiteError(f"{suite.source}: tuner.kind: {reason}")
     audit_options = {a.kind: plugin_options(pm.audits.get(a.kind).options, a.options, here)  # type: ignore[union-attr]
                      for a in suite.audits}
     return Prepared(suite, data, base, tuner_options, audit_options, round(time.perf_counter() - started, 3))

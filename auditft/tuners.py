@@ -60,6 +60,11 @@ class PeftTuner(ABC):
     def extra_facts(self, model: Any) -> dict[str, Any]:
         return {}
 
+    def adapt(self, model: Any) -> Any:
+        """Called on the peft model after it is built and after it is loaded back: the place
+        to bridge a known gap between peft and transformers (``prefix`` does)."""
+        return model
+
     def tune(self, job: TuneJob) -> TuneResult:
         from dataclasses import replace
 
@@ -70,7 +75,7 @@ class PeftTuner(ABC):
 
         tokenizer = load_tokenizer(job.base)
         model = self.load_base(job.base, job.task, job.data.labels)
-        model = get_peft_model(model, self.peft_config(job.task, model))
+        model = self.adapt(get_peft_model(model, self.peft_config(job.task, model)))
         train_ds, eval_ds = training.task_datasets(job, tokenizer)
         result = training.train(job, model, tokenizer, train_ds, eval_ds)
         model.save_pretrained(str(job.adapter_dir))  # safetensors: adapter (+ trained head)
@@ -86,6 +91,6 @@ class PeftTuner(ABC):
 
         tokenizer = load_tokenizer(base)
         model = self.load_base(base, data.task, data.labels)
-        model = PeftModel.from_pretrained(model, str(adapter_dir))
+        model = self.adapt(PeftModel.from_pretrained(model, str(adapter_dir)))
         model.eval()
         return model, tokenizer

@@ -150,8 +150,23 @@ def test_tuner_trains_saves_and_reloads_identically(world, kind, task, monkeypat
     if kind == "qlora":
         import bitsandbytes as bnb
 
+        from auditft.default_plugins.tuners.qlora import packable
+
         quantized = [n for n, m in reloaded_model.named_modules() if isinstance(m, bnb.nn.Linear4bit)]
         assert quantized and result.facts["quantized_linear_layers"] > 0
+        # layers bitsandbytes cannot pack (the tiny models' 32-wide inputs) stay in full
+        # precision and are named; the wide ones are 4-bit (the logits above ran through them)
+        kept = result.facts["full_precision_layers"]
+        assert kept, "the tiny models have 32-wide layers: some must be kept"
+        modules = dict(reloaded_model.named_modules())
+        for name in kept:
+            # a LoRA-targeted layer is wrapped: the kept linear layer is its base_layer
+            layer = next(m for n, m in modules.items() if n.endswith((name, name + ".base_layer"))
+                         and type(m) is torch.nn.Linear)
+            assert not packable(layer.in_features, layer.out_features)
+        assert all(packable(modules[n].in_features, modules[n].out_features) for n in quantized)
+        # the CPU-specific bf16 repacking stays off: the same float32 numbers on every CPU
+        assert not any(getattr(modules[n], "support_avx512bf16_for_cpu", False) for n in quantized)
         assert result.facts["memory_footprint_bytes"] < result.facts["fp32_footprint_bytes"]
         assert not any(("classifier" in n or "lm_head" in n) for n in quantized), quantized
         if task == "classification":
@@ -222,3 +237,55 @@ def test_prompt_refused_for_classification(world):
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "prompt" in lines[0] and "does not support task 'classification'" in lines[0]
+
+
+class _Backbone:
+    """A stand-in for a transformers backbone: only its forward signature matters here."""
+
+    def __init__(self, argument: str) -> None:
+        self.seen: dict[str, Any] = {}
+        namespace: dict[str, Any] = {}
+        exec(f"def forward(self, input_ids=None, {argument}=None, **kwargs):\n"
+             f"    self.seen.update({argument}={argument}, **kwargs)\n    return 'out'", namespace)
+        type(self).forward = namespace["forward"]  # a fresh class per argument name below
+
+
+def test_prefix_bridge_renames_only_a_cache_backbone():
+    """transformers < 5.24 names the argument past_key_values (left alone); 5.24 names it cache
+    (bridged: peft's past_key_values arrives as cache); a backbone with neither has no bridge."""
+    from auditft.default_plugins.tuners.prefix import bridge_prefix_cache, prefix_argument
+
+    class Wrapper:
+        transformer_backbone_name = "bert"
+
+        def __init__(self, backbone: Any) -> None:
+            self.base_model = type("Base", (), {"get_submodule": lambda _self, name: backbone})()
+
+    for argument, expected in [("past_key_values", "past_key_values"), ("cache", "cache"), ("memory", None)]:
+        backbone = type(f"Backbone_{argument}", (_Backbone,), {})(argument)
+        assert prefix_argument(backbone) == expected
+        bridge_prefix_cache(Wrapper(backbone))
+        if expected is None:
+            continue
+        assert prefix_argument(backbone) == "past_key_values"  # what peft looks for
+        assert backbone.forward(input_ids=1, past_key_values="prefixes") == "out"
+        assert backbone.seen[expected] == "prefixes"
+
+
+def test_prefix_refused_at_validate_when_no_backbone_takes_prefixes(world, monkeypatch):
+    """A classifier whose backbone takes neither argument is refused before any run: exit 2,
+    one line naming the tuner, the model and the library versions (never an internal error)."""
+    from click.testing import CliRunner
+
+    from auditft.cli import cli
+    from auditft.default_plugins.tuners import prefix
+
+    suite = _suite(world, "prefix-cls", "classification", {"kind": "prefix"})
+    ok = CliRunner().invoke(cli, ["validate", str(suite)])
+    assert ok.exit_code == 0, ok.output
+    monkeypatch.setattr(prefix, "prefix_argument", lambda backbone: None)
+    result = CliRunner().invoke(cli, ["validate", str(suite)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "tuner.kind: prefix tuning cannot reach BertForSequenceClassification" in lines[0]
+    assert "transformers 5." in lines[0] and "peft 0." in lines[0] and "Traceback" not in result.output

@@ -103,6 +103,9 @@ _register()
 
 
 def main() -> None:
+    from auditft import optional_imports
+
+    optional_imports.block()  # bitsandbytes only where a suite quantises (optional_imports.py)
     try:
         cli.main(prog_name="auditft")
     except KeyboardInterrupt:

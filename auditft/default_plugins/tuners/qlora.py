@@ -13,8 +13,21 @@ freezes the base and casts the non-quantised float16/bfloat16 parameters (norms,
 embeddings) to float32 for stable training; the 4-bit weights stay packed ``uint8``, so the
 memory saving is kept (measured: the footprint is the same before and after it).
 
+The same numbers on every CPU. On CPUs with AVX512-BF16 (AMD Zen 4, recent Xeons)
+bitsandbytes 0.50 switches a 4-bit layer, the first time it runs in eval mode without
+gradients, to a repacked weight layout computed in bfloat16. That path (1) fails for layers
+narrower than its blocks (``shape '[32, 0]' is invalid``), (2) stays switched on when training
+resumes after an evaluation, and then fails in the backward pass, and (3) computes in
+bfloat16 where the suite asked for float32, so the audited figures would depend on the CPU
+vendor. ``portable_kernels`` turns that path off on every 4-bit layer, and in addition a linear
+layer is quantised only when bitsandbytes could pack it (input width a multiple of 64, output
+width a multiple of 32), so no future path trips on a narrow layer; the layers kept in full
+precision are listed in the tuner facts (``full_precision_layers``). Real models' widths are
+multiples of 64 (nothing is kept); the tiny test models keep their wide layers in 4 bits.
+
 Device: bitsandbytes places the model itself (the GPU when CUDA is available, else the
-CPU backend); nothing here names a device.
+CPU backend); nothing here names a device. bitsandbytes itself is imported only here
+(``auditft.optional_imports``).
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ from pydantic import ConfigDict
 
 from auditft import hookimpl
 from auditft.default_plugins.tuners.lora import LoraOptions, lora_config
+from auditft.optional_imports import bitsandbytes
 from auditft.tuners import PeftTuner
 
 if TYPE_CHECKING:
@@ -35,6 +49,10 @@ if TYPE_CHECKING:
 #: follow transformers' ``should_convert_module`` (prefix, regex with a module boundary,
 #: or suffix), so ``.*pooler`` matches ``bert.pooler.dense``.
 SKIP_MODULES = ["classifier", "score", "lm_head", r".*pooler"]
+#: bitsandbytes' 4-bit block along the input features (``Params4bit`` blocksize), and the
+#: output-feature block of its CPU weight packing (``_convert_weight_packed_for_cpu``)
+INPUT_BLOCK = 64
+OUTPUT_BLOCK = 32
 
 
 class QloraOptions(LoraOptions):
@@ -48,7 +66,29 @@ class QloraOptions(LoraOptions):
     gradient_checkpointing: bool = True
 
 
-def quantization_config(double_quant: bool) -> Any:
+def packable(in_features: int, out_features: int) -> bool:
+    """Whether bitsandbytes can store and pack a linear layer of this shape in 4 bits."""
+    return in_features >= INPUT_BLOCK and in_features % INPUT_BLOCK == 0 and out_features % OUTPUT_BLOCK == 0
+
+
+def unpackable_layers(base: ResolvedModel, task: str, labels: list[str]) -> list[str]:
+    """Names of the linear layers ``packable`` refuses, read from a weightless (meta-device)
+    copy of the model: nothing is loaded twice."""
+    import torch
+    from transformers.quantizers.quantizers_utils import should_convert_module
+
+    from auditft.models import skeleton
+
+    # heads and poolers are kept anyway (SKIP_MODULES): list only what width alone keeps
+    return [name for name, module in skeleton(base, task, labels).named_modules()
+            if isinstance(module, torch.nn.Linear) and should_convert_module(name, SKIP_MODULES)
+            and not packable(module.in_features, module.out_features)]
+
+
+def quantization_config(double_quant: bool, keep: list[str] | None = None) -> Any:
+    """NF4 with float32 compute; ``keep`` names further modules to leave unquantised."""
+    import re
+
     import torch
     from transformers import BitsAndBytesConfig
 
@@ -57,14 +97,23 @@ def quantization_config(double_quant: bool) -> Any:
         bnb_4bit_quant_type="nf4",
         bnb_4bit_compute_dtype=torch.float32,
         bnb_4bit_use_double_quant=double_quant,
-        llm_int8_skip_modules=list(SKIP_MODULES),
+        # full names, escaped: transformers reads each entry as a regex anchored at the start
+        llm_int8_skip_modules=list(SKIP_MODULES) + [re.escape(name) for name in keep or []],
     )
 
 
 def count_4bit(model: Any) -> int:
-    import bitsandbytes as bnb
-
+    bnb = bitsandbytes()
     return sum(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
+
+
+def portable_kernels(model: Any) -> None:
+    """Keep every 4-bit layer on bitsandbytes' float32 dequantise-and-matmul path (see the
+    module docstring: the AVX512-BF16 repacking differs by CPU and breaks training)."""
+    bnb = bitsandbytes()
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            module.support_avx512bf16_for_cpu = False
 
 
 def fp32_bytes(model: Any) -> int:
@@ -89,15 +138,19 @@ class QloraTuner(PeftTuner):
         self._footprint: dict[str, int] = {}
 
     def load_base(self, base: ResolvedModel, task: str, labels: list[str]) -> Any:
+        bitsandbytes()  # before transformers checks that it is available
         from peft import prepare_model_for_kbit_training
 
         from auditft.models import load_for_task
 
+        keep = unpackable_layers(base, task, labels)
         model = load_for_task(base, task, labels,
-                              quantization_config=quantization_config(self.options.double_quant))
+                              quantization_config=quantization_config(self.options.double_quant, keep))
         self._footprint = {"memory_footprint_bytes": int(model.get_memory_footprint()),
                            "fp32_footprint_bytes": fp32_bytes(model),
-                           "quantized_linear_layers": count_4bit(model)}
+                           "quantized_linear_layers": count_4bit(model),
+                           "full_precision_layers": keep}
+        portable_kernels(model)
         release_checkpoint_pages(model)
         return prepare_model_for_kbit_training(model, use_gradient_checkpointing=self.options.gradient_checkpointing)
 
@@ -121,9 +174,9 @@ def release_checkpoint_pages(model: Any) -> None:
     """
     import gc
 
-    import bitsandbytes as bnb
     import torch
 
+    bnb = bitsandbytes()
     with torch.no_grad():
         for module in model.modules():
             for parameter in module.parameters(recurse=False):
@@ -149,6 +202,8 @@ def auditft_register_tuners(register: TunerRegistry) -> None:
             "the audited model is the quantised base plus adapter: quality may differ from the same "
             "adapter on a full-precision base",
             "the base-model comparison for generation loads a separate full-precision base",
-            "heads and poolers (classifier, score, lm_head, *pooler) stay unquantised",
+            "heads and poolers (classifier, score, lm_head, *pooler) stay unquantised, and so do "
+            "linear layers whose input width is not a multiple of 64 or output width not a multiple of "
+            "32 (bitsandbytes cannot pack them; listed in the facts as full_precision_layers)",
         ),
     )
