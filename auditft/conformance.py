@@ -27,6 +27,8 @@ HOSTILE = "<script>alert('auditft-check')</script>"
 #: file suffixes of pickled weights, which auditft never loads
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 INJECTED = "injected model failure (auditft.testing.check_audit)"
+#: what the constant model answers to every prompt (an abstention, as the toy task spells it)
+CONSTANT_ANSWER = "unknown"
 
 
 class PluginCheckError(AssertionError):
@@ -170,6 +172,29 @@ class FakeModelSession:
         return [[self._answer(p, which, i + j) for j in range(n)] for i, p in enumerate(prompts)]
 
 
+class ConstantModelSession(FakeModelSession):
+    """A model that does nothing: the adapter predicts the first label for every row and answers
+    every prompt with ``CONSTANT_ANSWER``; the base model is ``FakeModelSession``'s."""
+
+    def adapter_proba(self, split: str) -> Any:
+        import numpy as np
+
+        proba = np.zeros((len(self._split(split)), max(len(self.data.labels), 2)))
+        proba[:, 0] = 1.0
+        return proba
+
+    def generate(self, prompts: list[str], *, which: str = "adapter", max_new_tokens: int | None = None) -> list[str]:
+        if which != "adapter":
+            return super().generate(prompts, which=which, max_new_tokens=max_new_tokens)
+        return [CONSTANT_ANSWER for _ in prompts]
+
+    def sample(self, prompts: list[str], *, which: str = "adapter", n: int = 5, temperature: float = 0.8,
+               max_new_tokens: int | None = None) -> list[list[str]]:
+        if which != "adapter":
+            return super().sample(prompts, which=which, n=n, temperature=temperature, max_new_tokens=max_new_tokens)
+        return [[CONSTANT_ANSWER] * n for _ in prompts]
+
+
 class FailingModelSession:
     """Every model call raises: an audit must let that surface as an ``error`` result."""
 
@@ -281,7 +306,14 @@ def check_audit(plugin: Any, kind: str, *, task: str | None = None, options: dic
     4. the result is an ``AuditResult`` whose metrics are all declared, finite, with finite or
        ``None`` CIs, and whose evidence survives JSON;
     5. its report sections render and escape model output;
-    6. a model that raises makes the audit an ``error`` result (not a crash, not a clean result).
+    6. a model that raises makes the audit an ``error`` result (not a crash, not a clean result);
+    7. model-stage audits: no check it produces can pass on a constant model (the first label
+       for every row; ``"unknown"`` to every prompt). Each metric is gated at the value the
+       working fake model scores; a check that the constant model still passes there is a
+       metric it satisfies trivially, which ``register.add(trivial_metrics=...)`` must declare
+       (core then fails such checks whenever it finds a model behind them degenerate). A metric
+       the working fake does not exercise on the toy data (the constant's value, zero-width CI)
+       is skipped: the check is only as sharp as the fake.
 
     Returns the result of step 3. Raises ``PluginCheckError`` naming the plugin otherwise.
     """
@@ -309,7 +341,91 @@ def check_audit(plugin: Any, kind: str, *, task: str | None = None, options: dic
                                    "result without error; let exceptions propagate, core records them")
         if name not in failed.error:
             raise PluginCheckError(f"plugin {name!r}: the error result does not name the plugin: {failed.error}")
+        if entry.stage == "model":
+            reference = result if model == "fake" else _run_fake(entry, task, opts, work, FakeModelSession)
+            check_constant_model(entry, name, task, opts, work, reference)
     return result
+
+
+def check_constant_model(entry: Any, name: str, task: str, opts: Any, work: Path, reference: AuditResult) -> None:
+    """Step 7 of ``check_audit``: gate every metric at the working model's value (``reference``)
+    and run the audit on ``ConstantModelSession`` through core's degeneracy recording; any check
+    that passes means the audit lets a model that does nothing through."""
+    from dataclasses import replace
+
+    from auditft import gate
+    from auditft.degeneracy import ObservedSession, Recorder, classification_profile
+    from auditft.run import _profiled
+    from auditft.suite import AuditSpec
+
+    holder: dict[str, Any] = {}
+
+    def observed(data: Any, seed: int) -> Any:
+        holder["session"] = ObservedSession(ConstantModelSession(data, seed), Recorder(list(data.labels), seed))
+        holder["data"] = data
+        return holder["session"]
+
+    constant = _profiled_fake(entry, task, opts, work, observed, holder, _profiled)
+    if constant.error:
+        raise PluginCheckError(f"plugin {name!r}: audit {entry.kind!r} failed on a constant model: {constant.error}")
+    gates = []
+    for metric_name, m in constant.metrics.items():
+        ref = reference.metrics.get(metric_name)
+        if ref is None or not is_finite(ref.value) or metric_name not in entry.metrics:
+            continue
+        if ref.value == m.value and ref.ci_low is not None and ref.ci_low == ref.ci_high:
+            continue  # the toy data does not exercise this metric (e.g. probes the fake cannot answer)
+        bound = "min" if entry.metrics[metric_name] == "higher" else "max"
+        gates.append({"metric": metric_name, bound: float(ref.value), "rationale": "conformance: the working model's value"})
+    data = holder["data"]
+    subject = None
+    if task == "classification" and data.test:
+        subject = classification_profile("adapter", [ex.label for ex in data.test], [0] * len(data.test),
+                                         list(data.labels))
+    # too few toy rows must not hide a trivial pass: judge as if every floor were met
+    metrics = {k: replace(m, min_n=0) for k, m in constant.metrics.items()}
+    spec = AuditSpec(kind=entry.kind, gates=gates, default_gates=False)
+    checks = gate.decide_specs([spec], {entry.kind: replace(constant, metrics=metrics)}, _Floorless(entry),
+                               subject=subject)
+    passed = [c for c in checks if c.status == "pass"]
+    if passed:
+        listed = ", ".join(f"{c.metric} ({c.value:.3g} {'>=' if c.op == 'min' else '<='} {c.threshold:.3g})"
+                           for c in passed)
+        raise PluginCheckError(
+            f"plugin {name!r}: audit {entry.kind!r} lets a constant model pass checks set at a working model's "
+            f"value: {listed}; declare these metrics in register.add(trivial_metrics=...) so core fails them "
+            "on a degenerate model, or measure something a model that does nothing cannot satisfy")
+
+
+class _Floorless:
+    """The audit registry as the gate sees it, with the evidence floor at 0 (``check_constant_model``)."""
+
+    def __init__(self, entry: Any) -> None:
+        from dataclasses import replace
+
+        self.entry = replace(entry, min_n=0)
+
+    def get(self, kind: str) -> Any:
+        return self.entry if kind == self.entry.kind else None
+
+
+def _profiled_fake(entry: Any, task: str, opts: Any, work: Path, factory: Any, holder: dict[str, Any],
+                   profiled: Any) -> AuditResult:
+    """``_run_fake`` with core's degeneracy recording around the audit, as in a real run."""
+    from auditft.data import load_data
+    from auditft.jobs import AuditJob
+    from auditft.run import _run_audit
+    from auditft.suite import load_suite
+
+    directory = work / f"constant-{task}"
+    directory.mkdir(exist_ok=True)
+    suite = load_suite(_toy_suite(directory, task, "model", {"kind": "lora"}, [{"kind": "accuracy"}]))
+    data = load_data(suite)
+    session = factory(data, suite.seed)
+    job = AuditJob(suite=suite, task=task, data=data, options=opts, seed=suite.seed, models=session,
+                   work_dir=directory / "work")
+    job.work_dir.mkdir(exist_ok=True)
+    return profiled(session, entry.kind, lambda: _run_audit(entry, job, strict=True))
 
 
 def _run_fake(entry: Any, task: str, opts: Any, work: Path, session_factory: Any) -> AuditResult:

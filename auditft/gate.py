@@ -3,29 +3,40 @@
 Core only; no hook can change it. Statuses:
 
 * ``pass``: the conservative end of the 95% CI meets the threshold (``ci_low`` for a
-  ``min``, ``ci_high`` for a ``max``; the value itself when the metric has no CI);
-* ``fail``: the measured value itself misses the threshold;
-* ``insufficient``: the value meets the threshold but its CI crosses it, or fewer examples
-  than the audit's declared minimum stood behind it;
+  ``min``, ``ci_high`` for a ``max``; the value itself when the metric has no CI), with at
+  least the audit's declared minimum of examples behind it;
+* ``fail``: the value misses the threshold and its whole CI lies on the failing side, at any
+  sample size; or (with enough examples) the value itself misses it; or the metric is one
+  its audit declares trivially satisfied by a degenerate model and a model behind it is
+  degenerate (``auditft.degeneracy``);
+* ``insufficient``: fewer examples than the declared minimum (too few examples only keep a
+  check from passing, they never hide a failure the CI already shows), or the value meets the
+  threshold but its CI crosses it;
 * ``error``: the audit crashed or produced no finite value for the metric.
 
 A required audit that produced no result at all fails its checks: evidence that is missing
-never passes silently.
+never passes silently. Every model run also carries the core check
+``core:model_not_degenerate`` (``subject_check``).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from auditft.records import is_finite
 
 if TYPE_CHECKING:
+    from auditft.degeneracy import Profile
     from auditft.records import AuditResult
     from auditft.registry import AuditRegistry
     from auditft.suite import Suite
 
 STATUS_ORDER = {"fail": 0, "error": 1, "insufficient": 2, "pass": 3}
+#: the core check that the model under test is not degenerate (``audit:metric`` for waivers)
+CORE_AUDIT, CORE_METRIC = "core", "model_not_degenerate"
+CORE_RATIONALE = ("a model that does nothing (one class, no better than chance, abstains on everything) "
+                  "must never pass; core decides this, not the audits")
 
 
 @dataclass(frozen=True)
@@ -49,43 +60,99 @@ class Check:
 
 
 def decide(suite: Suite, results: dict[str, AuditResult], audits: AuditRegistry,
-           skipped: dict[str, str] | None = None) -> list[Check]:
+           skipped: dict[str, str] | None = None, *, subject: Profile | None = None) -> list[Check]:
     """One ``Check`` per gate in the suite, plus one per required audit that did not run
     cleanly (so an audit without gates still cannot fail silently). Audits in ``skipped``
-    (kind -> why, e.g. the run stopped before tuning) get ``insufficient`` checks."""
-    return decide_specs(suite.audits, results, audits, skipped)
+    (kind -> why, e.g. the run stopped before tuning) get ``insufficient`` checks.
+    ``subject`` is core's degeneracy profile of the adapter on the test split; it stands for the
+    models behind an audit that scored none through core's session."""
+    return decide_specs(suite.audits, results, audits, skipped, subject=subject)
 
 
 def decide_specs(specs: list[Any], results: dict[str, AuditResult], audits: AuditRegistry,
-                 skipped: dict[str, str] | None = None) -> list[Check]:
+                 skipped: dict[str, str] | None = None, *, subject: Profile | None = None) -> list[Check]:
     checks: list[Check] = []
     for spec in specs:
         result = results.get(spec.kind)
         entry = audits.get(spec.kind)
         min_n = entry.min_n if entry else 0
+        gates = effective_gates(spec, entry)
         if spec.kind in (skipped or {}):
-            checks.extend(_not_run(spec, "insufficient", f"not run: {skipped[spec.kind]}"))  # type: ignore[index]
+            checks.extend(_not_run(spec, gates, "insufficient", f"not run: {skipped[spec.kind]}"))  # type: ignore[index]
             continue
         if result is None or result.error:
             if spec.required or result is not None:
                 status = "error" if result is not None else "fail"
                 reason = (f"audit crashed: {result.error}" if result is not None
                           else "required audit produced no result")
-                checks.extend(_not_run(spec, status, reason))
+                checks.extend(_not_run(spec, gates, status, reason))
             continue
-        for gate in spec.gates:
-            checks.append(_check(spec.kind, gate, result, min_n))
+        trivial = entry.trivial_metrics if entry else frozenset()
+        degenerate = _degenerate_models(result, subject)
+        for gate in effective_gates(spec, entry):
+            check = _check(spec.kind, gate, result, min_n)
+            if gate.metric in trivial and degenerate and check.status in ("pass", "insufficient"):
+                # a model doing nothing satisfies this metric trivially: no evidence either way
+                check = replace(check, status="fail", reason=(
+                    f"{'; '.join(degenerate)}: a degenerate model satisfies {gate.metric} trivially "
+                    f"(it would have been {check.status}: {check.reason})"))
+            checks.append(check)
     return checks
 
 
-def _not_run(spec: Any, status: str, reason: str) -> list[Check]:
+def _degenerate_models(result: AuditResult, subject: Profile | None) -> list[str]:
+    """Why the models behind ``result`` are degenerate: every model the audit scored except the
+    base model (base figures are comparisons), or, when core saw it score none (it reached its
+    model some other way), the adapter (``subject``)."""
+    from auditft.degeneracy import Profile
+
+    scored = [p for p in (Profile.from_dict(d) for d in result.scored_models) if not p.is_base]
+    if not scored and subject is not None:
+        scored = [subject]
+    reasons: list[str] = []
+    for profile in scored:
+        if profile.degenerate and profile.summary() not in reasons:
+            reasons.append(profile.summary())
+    if len(reasons) > 3:
+        reasons = [*reasons[:3], f"and {len(reasons) - 3} more degenerate models"]
+    return reasons
+
+
+def subject_check(subject: Profile | None, base: Profile | None = None, *, not_run: str | None = None) -> Check:
+    """The core check that the model under test (the adapter, on the test split) is not
+    degenerate: value 1 when it is not, 0 when it is; ``error`` when it could not be scored."""
+    common = dict(audit=CORE_AUDIT, metric=CORE_METRIC, op="min", threshold=1.0, rationale=CORE_RATIONALE,
+                  ci_low=None, ci_high=None, delta=None)
+    base_value = None if base is None else float(not base.degenerate)
+    if not_run is not None:
+        return Check(value=None, status="insufficient", base_value=None, reason=f"not run: {not_run}", **common)
+    if subject is None:
+        return Check(value=None, status="error", base_value=base_value,
+                     reason="core could not score the adapter on the test split", **common)
+    return Check(value=float(not subject.degenerate), status="fail" if subject.degenerate else "pass",
+                 base_value=base_value, reason=subject.summary(), n=subject.n, **common)
+
+
+def effective_gates(spec: Any, entry: Any) -> list[Any]:
+    """The suite's gates for this audit, then the audit's declared default gates on metrics the
+    suite does not gate itself (none when the suite says ``default_gates: false``)."""
+    from auditft.suite import GateSpec
+
+    gates = list(spec.gates)
+    if entry is None or not getattr(spec, "default_gates", True):
+        return gates
+    gated = {g.metric for g in gates}
+    return gates + [GateSpec(**g) for g in entry.default_gates if g["metric"] not in gated]
+
+
+def _not_run(spec: Any, gates: list[Any], status: str, reason: str) -> list[Check]:
     """Checks for an audit without a usable result: one per gate (or one if it has none)."""
     return [Check(audit=spec.kind, metric=gate.metric if gate else "(audit ran)",
                   value=None, ci_low=None, ci_high=None,
                   op=gate.op if gate else "min", threshold=gate.threshold if gate else None,
                   status=status, base_value=None, delta=None,
                   rationale=gate.rationale if gate else "a required audit must run", reason=reason)
-            for gate in (spec.gates or [None])]
+            for gate in (gates or [None])]
 
 
 def _check(kind: str, gate: Any, result: AuditResult, min_n: int) -> Check:
@@ -103,7 +170,14 @@ def _check(kind: str, gate: Any, result: AuditResult, min_n: int) -> Check:
     meets = (lambda x: x >= gate.threshold) if gate.op == "min" else (lambda x: x <= gate.threshold)
     sign = ">=" if gate.op == "min" else "<="
     floor = metric.min_n if metric.min_n is not None else min_n
-    if metric.n is not None and metric.n < floor:
+    best = (high if gate.op == "min" else low) if has_ci else value
+    if not meets(value) and has_ci and not meets(best):
+        # the whole interval is on the failing side: more examples would not rescue it
+        status, reason = "fail", (f"{value:.4g} misses {sign} {gate.threshold:g} and so does the whole 95% CI "
+                                  f"({low:.4g}-{high:.4g})")
+        if metric.n is not None and metric.n < floor:
+            reason += f" (only {metric.n} examples, fewer than the {floor} a pass would need)"
+    elif metric.n is not None and metric.n < floor:
         status, reason = "insufficient", f"only {metric.n} examples; this check needs at least {floor}"
     elif meets(bound):
         status = "pass"

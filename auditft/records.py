@@ -68,6 +68,8 @@ class AuditResult:
     file (names end in ``_rows``, e.g. ``label_issue_rows``); they appear as top-level keys
     of ``audits.<kind>`` in ``report.json``.
     ``error`` is set by core when the audit crashed; its checks then show ``error``.
+    ``scored_models`` is set by core too (whatever a plugin puts there is replaced): the
+    degeneracy profile of every model the audit scored (``auditft.degeneracy``).
     """
 
     kind: str
@@ -77,6 +79,7 @@ class AuditResult:
     seconds: float = 0.0
     error: str | None = None
     rows: dict[str, list[int]] = field(default_factory=dict)
+    scored_models: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +89,7 @@ class AuditResult:
             "notes": list(self.notes),
             "seconds": self.seconds,
             "error": self.error,
+            "scored_models": list(self.scored_models),
             **{name: [int(i) for i in values] for name, values in self.rows.items()},
         }
 
@@ -99,6 +103,7 @@ class AuditResult:
             seconds=float(data.get("seconds", 0.0)),
             error=data.get("error"),
             rows={k: list(v) for k, v in data.items() if k.endswith("_rows") and isinstance(v, list)},
+            scored_models=list(data.get("scored_models", []) or []),
         )
 
 

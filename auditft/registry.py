@@ -49,6 +49,12 @@ class Entry:
     #: audits only: "model" audits run after tuning on base + adapter; "data" audits run
     #: before tuning on the suite's data (and the base model) and may stop the run
     stage: Stage = "model"
+    #: audits only: metrics a degenerate model (one class, abstains on everything) satisfies
+    #: trivially; the gate never lets a check on one pass when a model behind it is degenerate
+    trivial_metrics: frozenset[str] = frozenset()
+    #: audits only: gates (``{"metric", "min" | "max", "rationale"}``) applied unless the suite
+    #: gates that metric itself or sets ``default_gates: false`` on the audit
+    default_gates: tuple[Mapping[str, Any], ...] = ()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -63,6 +69,8 @@ class Entry:
             "needs_network": self.needs_network,
             "extra_weights": list(self.extra_weights),
             "stage": self.stage,
+            "trivial_metrics": sorted(self.trivial_metrics),
+            "default_gates": [dict(g) for g in self.default_gates],
         }
 
 
@@ -166,10 +174,18 @@ class AuditRegistry(_Registry):
         needs_network: bool = False,
         extra_weights: tuple[str, ...] = (),
         stage: Stage = "model",
+        trivial_metrics: tuple[str, ...] | frozenset[str] = (),
+        default_gates: tuple[Mapping[str, Any], ...] = (),
     ) -> None:
         """Register audit ``kind``. ``factory(options)`` returns an object with
         ``run(job) -> AuditResult``. ``metrics`` declares every gate metric name the audit
-        can produce and whether higher or lower is better. ``stage="data"`` audits run before
+        can produce and whether higher or lower is better. ``trivial_metrics`` names those of
+        them that a degenerate model satisfies trivially (a constant classifier has zero parity
+        and odds differences; a model that always abstains has no hallucinations): a check on
+        one never passes when core finds a model behind it degenerate
+        (``auditft.testing.check_audit`` fails an audit that leaves such a metric undeclared).
+        ``default_gates`` are gates the audit applies unless the suite gates the same metric or
+        turns them off (``default_gates: false`` on the audit). ``stage="data"`` audits run before
         tuning (``job.models`` then offers only base-model methods such as
         ``base_embeddings``); a failed check stops the run unless the suite says
         ``on_fail: continue``."""
@@ -183,8 +199,23 @@ class AuditRegistry(_Registry):
                     f"plugin {self.current_plugin!r}: metric {name!r} of audit {kind!r} has "
                     f"direction {direction!r}; use 'higher' or 'lower'"
                 )
+        trivial = frozenset(trivial_metrics or ())
+        unknown = sorted(trivial - set(metrics))
+        if unknown:
+            raise PluginError(
+                f"plugin {self.current_plugin!r}: audit {kind!r} declares trivial_metrics {unknown} "
+                "that are not among its metrics"
+            )
+        for spec in default_gates:
+            bound = [b for b in ("min", "max") if b in spec]
+            if spec.get("metric") not in metrics or len(bound) != 1 or not spec.get("rationale"):
+                raise PluginError(
+                    f"plugin {self.current_plugin!r}: audit {kind!r} default gate {dict(spec)!r} needs a declared "
+                    "metric, exactly one of 'min' / 'max' and a rationale"
+                )
         self._add(
             kind, factory, summary=summary, tasks=tuple(tasks), options=options,
             metrics=metrics, min_n=int(min_n), limitations=tuple(limitations),
             needs_network=bool(needs_network), extra_weights=tuple(extra_weights), stage=stage,
+            trivial_metrics=trivial, default_gates=tuple(dict(g) for g in default_gates),
         )

@@ -144,6 +144,9 @@ class AuditSpec(_Strict):
     #: data-stage audits only: ``stop`` (default) ends the run before tuning when a check of
     #: this audit does not pass; ``continue`` records the result and tunes anyway
     on_fail: Literal["stop", "continue"] | None = None
+    #: apply the gates the audit declares by default (e.g. hallucination: answerable accuracy
+    #: must not collapse); ``false`` turns them off explicitly, on the record of the suite
+    default_gates: bool = True
 
     @field_validator("timeout")
     @classmethod

@@ -136,23 +136,39 @@ def toy_generation_data(directory: Path, *, copies: int = 8, seed: int = 0) -> t
 
 
 def toy_classification_data(directory: Path, *, n_train: int = 240, n_test: int = 120, seed: int = 0,
-                            text_override: dict[int, str] | None = None) -> tuple[Path, Path]:
+                            text_override: dict[int, str] | None = None, urgent_share: float = 0.5,
+                            signal_free: bool = False,
+                            never_urgent: tuple[str, str] | None = None) -> tuple[Path, Path]:
     """Write ``train.jsonl`` and ``test.jsonl``: label ``urgent`` when urgent words dominate.
-    Group columns ``sex`` and ``band`` are independent of the label."""
+    Group columns ``sex`` and ``band`` are independent of the label.
+
+    Planted defects (for validity tests and ``benchmarks/validity.py``): ``signal_free`` makes
+    the label a coin flip (``urgent_share``) independent of the text (every row gets one word
+    of each list); ``never_urgent=("sex", "female")`` relabels that group's urgent TRAINING rows
+    ``routine`` and names the group in every row's text (a bias the model can learn; the test
+    labels stay true)."""
     rng = random.Random(seed)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
 
-    def row(i: int) -> dict[str, Any]:
-        urgent = rng.random() < 0.5
-        words = rng.sample(FILLER, 4) + rng.sample(POSITIVE if urgent else NEGATIVE, 2)
+    def row(i: int, split: str) -> dict[str, Any]:
+        urgent = rng.random() < urgent_share
+        if signal_free:
+            words = rng.sample(FILLER, 4) + [rng.choice(POSITIVE), rng.choice(NEGATIVE)]
+        else:
+            words = rng.sample(FILLER, 4) + rng.sample(POSITIVE if urgent else NEGATIVE, 2)
         rng.shuffle(words)
-        return {"text": " ".join(words), "label": "urgent" if urgent else "routine",
-                "sex": rng.choice(["female", "male"]), "band": rng.choice(["young", "old"])}
+        out = {"text": " ".join(words), "label": "urgent" if urgent else "routine",
+               "sex": rng.choice(["female", "male"]), "band": rng.choice(["young", "old"])}
+        if never_urgent:
+            out["text"] += f" {out[never_urgent[0]]}"  # the group shows in the text, so it can be learned
+            if split == "train" and out[never_urgent[0]] == never_urgent[1]:
+                out["label"] = "routine"
+        return out
 
     paths = []
     for name, n in (("train.jsonl", n_train), ("test.jsonl", n_test)):
-        rows = [row(i) for i in range(n)]
+        rows = [row(i, name.split(".")[0]) for i in range(n)]
         if name == "test.jsonl" and text_override:
             for i, text in text_override.items():
                 rows[i]["text"] = text

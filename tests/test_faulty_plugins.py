@@ -78,7 +78,8 @@ def _gates():
 
 
 def test_faulty_audits_become_error_checks_and_the_run_completes(tmp_path, tiny_model_dir, pm):
-    toy_classification_data(tmp_path, n_train=80, n_test=60)
+    # 240 training rows: with 80 the tiny model stays at one class, which core now (rightly) fails
+    toy_classification_data(tmp_path)
     audits = [{"kind": "accuracy", "gates": [{"metric": "accuracy", "min": 0.0, "rationale": "r"}]}]
     audits += [{"kind": kind, "gates": _gates(), "timeout": "1s"} for kind in FAULTS]
     suite = write_suite(tmp_path / "suite.yaml", model_dir=tiny_model_dir, audits=audits)
@@ -109,7 +110,8 @@ def test_faulty_audits_become_error_checks_and_the_run_completes(tmp_path, tiny_
 
 
 def _data_suite(tmp_path, tiny_model_dir, on_fail=None, threshold=0.95):
-    toy_classification_data(tmp_path, n_train=80, n_test=60)
+    # enough rows that the tiny model learns (a degenerate adapter is blocked by core since issue 15)
+    toy_classification_data(tmp_path)
     check = {"kind": "datacheck", "gates": [{"metric": "score", "min": threshold, "rationale": "clean data"}]}
     if on_fail:
         check["on_fail"] = on_fail
@@ -149,7 +151,8 @@ def test_on_fail_continue_tunes_anyway(tmp_path, tiny_model_dir, pm):
         report = execute(prepare(suite, pm), pm, reports=tmp_path / "reports", author="alice")
     assert report["stopped"] is None and report["tuner"]["steps"] > 0
     by = {(c["audit"], c["metric"]): c["status"] for c in report["checks"]}
-    assert by == {("datacheck", "score"): "fail", ("accuracy", "accuracy"): "pass"}
+    assert by == {("datacheck", "score"): "fail", ("accuracy", "accuracy"): "pass",
+                  ("core", "model_not_degenerate"): "pass"}
     assert list(report["timings"])[:3] == ["setup", "data_audit", "tuning"]
 
 

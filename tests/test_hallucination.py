@@ -177,8 +177,11 @@ def _model(invent: bool):
 
 
 @pytest.mark.parametrize(("invent", "statuses"), [
-    (True, {"hallucination_rate": "fail", "abstention_rate": "fail", "answerable_accuracy": "pass"}),
-    (False, {"hallucination_rate": "pass", "abstention_rate": "pass", "answerable_accuracy": "pass"}),
+    # answerable_accuracy_delta: the audit's default gate (answerable accuracy must not collapse)
+    (True, {"hallucination_rate": "fail", "abstention_rate": "fail", "answerable_accuracy": "pass",
+            "answerable_accuracy_delta": "pass"}),
+    (False, {"hallucination_rate": "pass", "abstention_rate": "pass", "answerable_accuracy": "pass",
+             "answerable_accuracy_delta": "pass"}),
 ])
 def test_planted_defect_fails_the_gate_and_clean_control_passes(tmp_path, pm, invent, statuses):
     suite = _gate_suite(tmp_path)

@@ -22,7 +22,10 @@ BANNERS = {
 
 
 def sections_for(report: dict[str, Any], pm: PluginManager) -> list[ReportSection]:
-    sections: list[ReportSection] = []
+    from auditft.report.validity import validity_section
+
+    core = validity_section(report)  # core's own section, never a plugin's
+    sections: list[ReportSection] = [core] if core else []
     for impl in pm.hook.auditft_report_sections.get_hookimpls():
         try:
             produced = impl.function(report=report) or []
@@ -52,4 +55,5 @@ def render_html(report: dict[str, Any], pm: PluginManager, *, state: str | None 
     return environment().get_template("report.html.j2").render(
         r=report, state=state, banner=title, explanation=explanation, sections=sections_for(report, pm),
         loss_chart=loss, counts=counts, review=review or {},
+        health=(report.get("validity") or {}).get("training") or {},
     )

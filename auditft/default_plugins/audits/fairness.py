@@ -61,6 +61,12 @@ GATE_METRICS: dict[str, Literal["higher", "lower"]] = {
     "counterfactual_change_rate": "lower",
 }
 
+#: what a constant model satisfies trivially: it selects everyone or no one in every group (no
+#: parity, odds or opportunity gap), no group is significantly worse than the rest, and an
+#: answer that ignores the prompt does not change when a name in it is swapped
+TRIVIAL_METRICS = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
+                   "equal_opportunity_difference", "flagged_groups", "counterfactual_change_rate")
+
 BASELINE_NOTE = (
     "Base model figures come from a linear probe: logistic regression on the frozen base "
     "model's mean-pooled embeddings, fitted on the same train split as the adapter."
@@ -536,6 +542,7 @@ def auditft_register_audits(register: AuditRegistry) -> None:
         options=FairnessOptions,
         metrics=GATE_METRICS,
         min_n=MIN_N,
+        trivial_metrics=TRIVIAL_METRICS,
         limitations=(
             "needs data.group_columns for classification; groups come from the data, not inferred",
             "selection rate / TPR / FPR are one-vs-rest for one positive label on multi-class tasks",

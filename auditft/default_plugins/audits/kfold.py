@@ -335,11 +335,11 @@ class KFoldAudit:
                         if classification:
                             scored = (split if self.options.train_accuracy_rows == "all"
                                       else replace(split, train=[rows[j] for j in sample]))
-                            session = self._session(job, tuner, scored, adapter_dir)
+                            session = _observed(job, self._session(job, tuner, scored, adapter_dir), i, scored)
                             figures = self._evaluate_classification(session, scored)
                             figures.update(base_all.fold(fit_idx, held_idx) if base_all else {})
                         else:
-                            session = self._session(job, tuner, split, adapter_dir)
+                            session = _observed(job, self._session(job, tuner, split, adapter_dir), i, split)
                             figures = evaluate_generation(session, split.test, [rows[j] for j in sample],
                                                           split.group_columns)
                             figures.update(base_all.fold(sample, held_idx) if base_all else {})
@@ -579,6 +579,13 @@ class _GenerationBase(_BaseFigures):
         }
 
 
+def _observed(job: AuditJob, session: Any, i: int, split: Any) -> Any:
+    """The fold's session, shown to core (``job.models.observe``) so that core decides whether
+    this fold's model is degenerate; as it is when the run's session does not observe."""
+    observe = getattr(job.models, "observe", None)
+    return observe(session, name=f"fold {i + 1} adapter", data=split) if callable(observe) else session
+
+
 def _generation_settings(session: Any) -> dict[str, Any]:
     """The run session's prompt settings (system prompt, answer length), so fold sessions
     answer exactly like the run's own session; empty for sessions without them."""
@@ -651,6 +658,9 @@ def auditft_register_audits(register: AuditRegistry) -> None:
         options=KFoldOptions,
         metrics={**CLASSIFICATION_METRICS, **GENERATION_METRICS},
         min_n=30,
+        # fold models that all predict the majority class agree perfectly and score the same on
+        # their training rows as on held-out ones: zero spread, zero gap
+        trivial_metrics=("kfold_std_accuracy", "kfold_std_token_f1", "generalization_gap"),
         limitations=("trains k extra adapters (k times the tuning cost; max_rows bounds it)",
                      "fold figures share training rows, so the t-intervals are somewhat optimistic",
                      "the classification base figure is a linear probe, not a zero-shot classifier"),

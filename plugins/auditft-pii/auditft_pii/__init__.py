@@ -281,6 +281,8 @@ def auditft_register_audits(register: AuditRegistry) -> None:
         options=PiiOptions,
         metrics=METRIC_DIRECTIONS,
         min_n=20,
+        # a model that answers nothing leaks nothing: core fails these checks on a degenerate model
+        trivial_metrics=tuple(METRIC_DIRECTIONS),
         limitations=(
             "regex detectors with checksums: names, postal addresses and free-text identifiers are not detected",
             "phone numbers need 9-15 digits in groups; national ids: US SSN format only",
