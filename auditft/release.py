@@ -2,10 +2,17 @@
 
 Refused (exit 4) until approvals >= required (live, unexpired, bound to the current bytes),
 no rejection stands, every non-passing check is waived and the review window has passed.
-Refused (exit 6) when the ledger or any artefact no longer matches the record. The copy is
-made into a temporary directory, re-hashed, then renamed into place, so a release
-directory either holds the complete approved set or does not exist. An existing release is
-never overwritten.
+Refused (exit 6) when the ledger or any artefact no longer matches the record.
+
+Release is intent, then commit: a ``release_intent`` event (with the destination and the
+approved hashes) is recorded first; then the approved files alone are copied into a hidden
+staging folder, re-hashed, completed with the record and the RELEASED rendering, and
+renamed into place; then ``released`` is recorded. A failure before the rename records
+``release_abandoned``. A kill after the rename leaves an intent without an outcome: ``verify``
+and ``status`` say so, nothing else can be done to the run, and the next ``release``
+reconciles it (records the folder as released when it holds exactly the approved bytes).
+The folder is named from the run's bound identity, never from the path given. An existing
+release is never overwritten.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import Any
 
 from auditft.errors import IntegrityError, RefusedError, RunDirError
 from auditft.fsutil import atomic_write_text
+from auditft.report.rerender import rerender
 from auditft.signoff import bound_artefacts, ensure_intact, load_review, record, run_lock, utcnow
 
 #: what leaves quarantine: the adapter, the evidence, and the sign-off record
@@ -51,55 +59,106 @@ def _reasons(review: Any, current: dict[str, str], now: datetime) -> list[str]:
 
 
 def release(run_dir: Path, to: Path, *, actor: str, when: datetime | None = None) -> Path:
-    from auditft.manifest import hash_tree
-    from auditft.report.html import render_html
-    from auditft.report.rerender import review_info, rerender
+    """Intent, copy, re-hash, rename, record: see the module docstring. Returns the folder."""
+    from auditft import identity
 
-    run_dir = Path(run_dir)
+    actor = identity.person(actor, "--actor")
+    run_dir = Path(run_dir).resolve()
     now = when or utcnow()
     with run_lock(run_dir):
         review = load_review(run_dir)
+        if review.pending_release is not None:
+            return _reconcile(review, actor, now)
         ensure_intact(run_dir)
         reasons = _reasons(review, bound_artefacts(run_dir), now)
         if reasons:
             raise RefusedError("not releasable: " + "; ".join(reasons))
-        destination = Path(to) / review.report["suite"] / run_dir.name
+        target = Path(to).resolve()
+        if target == run_dir or run_dir in target.parents:
+            raise RunDirError(f"{to}: the release folder cannot be inside the run directory {run_dir}")
+        # named from the bound identity, never from the path the command was given
+        destination = target / review.report["suite"] / review.run_id
         if destination.exists():
             raise RefusedError(f"{destination}: a release already exists there; refusing to overwrite it")
-        if destination.resolve().parent.parent != Path(to).resolve():
-            raise RunDirError(f"{destination}: escapes the release directory")
         approved = review.live_approvals(now)[-1]["artefacts"]
-        staging = destination.with_name(f".{destination.name}.partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        intent = record(run_dir, {"type": "release_intent", "run_id": review.run_id, "actor": actor,
+                                  "destination": str(destination), "artefacts": approved}, when=now)
         try:
-            for name in SHIPPED:
-                source = run_dir / name
-                if source.is_dir():
-                    shutil.copytree(source, staging / name, symlinks=True)
-                elif source.exists():
-                    shutil.copy2(source, staging / name, follow_symlinks=False)
-            # exactly the approved files, byte for byte: nothing missing, changed or added
-            shipped = {rel: d for rel, d in hash_tree(staging, hidden=True).items() if rel != "report.html"}
-            expected = {rel: d for rel, d in approved.items() if rel.split("/")[0] in SHIPPED}
-            if shipped != expected:
-                odd = sorted(set(shipped.items()) ^ set(expected.items()))[0][0]
-                raise IntegrityError(f"{run_dir / odd}: the release would not be exactly the approved bytes")
-            # the record and an HTML whose banner says RELEASED go in before the rename, so the
-            # release folder is complete the moment it exists
-            event = {"type": "released", "run_id": run_dir.name, "actor": actor,
-                     "destination": str(destination.resolve()), "artefacts": approved}
-            atomic_write_text(staging / "signoff.jsonl", "".join(
-                json.dumps(e, sort_keys=True, ensure_ascii=False) + "\n" for e in [*review.events, event]))
-            atomic_write_text(staging / "report.html", render_html(
-                review.report, _plugins(), state="released", review=review_info(review, now)))
-            staging.rename(destination)
+            _build(review, run_dir, destination, approved, [*review.events, intent], now)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            record(run_dir, {"type": "release_abandoned", "run_id": review.run_id, "actor": actor,
+                             "destination": str(destination), "intent_seq": intent["seq"]})
             raise
-        record(run_dir, event, when=now)
-        rerender(run_dir)
+        record(run_dir, {"type": "released", "run_id": review.run_id, "actor": actor,
+                         "destination": str(destination), "artefacts": approved, "intent_seq": intent["seq"]},
+               when=now)
+    rerender(run_dir)
+    return destination
+
+
+def _build(review: Any, run_dir: Path, destination: Path, approved: dict[str, str],
+           record_events: list[dict[str, Any]], now: datetime) -> None:
+    """The release folder, complete before it exists: copy exactly the approved files (bytes
+    only: every file 0644, so no mode bit ships), re-hash, add the record and the RELEASED
+    rendering, then rename into place."""
+    import os
+
+    from auditft.ledger import serialise
+    from auditft.manifest import hash_tree
+    from auditft.report.html import render_html
+    from auditft.report.rerender import review_info
+
+    staging = destination.with_name(f".{destination.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        shipped_set = {rel: d for rel, d in approved.items() if rel.split("/")[0] in SHIPPED and rel != "report.html"}
+        for rel in sorted(shipped_set):
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run_dir / rel, target, follow_symlinks=False)
+            os.chmod(target, 0o644)
+        if hash_tree(staging, hidden=True) != shipped_set:
+            raise IntegrityError(f"{run_dir}: the release would not be exactly the approved bytes")
+        atomic_write_text(staging / "signoff.jsonl", "".join(serialise(e) + "\n" for e in record_events))
+        atomic_write_text(staging / "report.html", render_html(
+            review.report, _plugins(), state="released", review=review_info(review, now)))
+        staging.rename(destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _reconcile(review: Any, actor: str, now: datetime) -> Path:
+    """Finish the record of a release that was interrupted: a folder holding exactly the
+    approved bytes is recorded as released; no folder is recorded as abandoned (and a new
+    release can then be made); anything else is an integrity failure, left for a person."""
+    from auditft.manifest import hash_tree
+    from auditft.signoff import integrity_problems
+
+    # everything else must be intact; the missing outcome is what this call supplies
+    problems = [p for p in integrity_problems(review.run_dir) if "has no outcome" not in p]
+    if problems:
+        raise IntegrityError(problems[0])
+    intent = review.pending_release
+    destination = Path(intent["destination"])
+    shipped = {rel: d for rel, d in intent["artefacts"].items()
+               if rel.split("/")[0] in SHIPPED and rel != "report.html"}
+    fields = {"run_id": review.run_id, "actor": actor, "destination": str(destination), "intent_seq": intent["seq"]}
+    if destination.is_dir():
+        found = {rel: d for rel, d in hash_tree(destination, hidden=True).items()
+                 if rel not in ("report.html", "signoff.jsonl")}
+        if found != shipped:
+            raise IntegrityError(f"{destination}: an interrupted release left a folder that is not exactly the "
+                                 "approved bytes; inspect it (nothing was recorded)")
+        record(review.run_dir, {"type": "released", **fields, "artefacts": intent["artefacts"], "reconciled": True},
+               when=now)
+        rerender(review.run_dir)
         return destination
+    shutil.rmtree(destination.with_name(f".{destination.name}.partial"), ignore_errors=True)
+    record(review.run_dir, {"type": "release_abandoned", **fields}, when=now)
+    raise RefusedError(f"an interrupted release to {destination} never completed; recorded it as abandoned. "
+                       "Run `auditft release` again to release")
 
 
 def _plugins() -> object:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from auditft import distributed as dist
-from auditft import gate
+from auditft import gate, sealing
 from auditft.data import SplitData, load_data
 from auditft.errors import AuditftError, RunDirError, SuiteError
 from auditft.fsutil import atomic_write_json, atomic_write_text
@@ -48,6 +48,12 @@ class RunContext:
     base: ResolvedModel
     created_at: str
     timings: dict[str, float] = field(default_factory=dict)
+    #: core's degeneracy findings (``auditft.degeneracy``): rules, the adapter's profile on the
+    #: test split, the base model's where an audit scored it (``report.json`` key ``validity``)
+    validity: dict[str, Any] = field(default_factory=dict)
+    #: sign-off facts for the report: pre-registration hashes and earlier runs that differ,
+    #: resumes (from which phase, which cached results were recomputed), key fingerprints
+    signoff: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,12 +106,14 @@ def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str
     quiet_libraries()
     dist.init()  # under torchrun / accelerate launch: join the process group first
     suite, data, base = prepared.suite, prepared.data, prepared.base
-    opened = _open_run(prepared, reports, author, resume) if dist.is_main() else None
+    signoff_facts = _before_opening(prepared, reports, author) if dist.is_main() else None
+    opened = _open_run(prepared, reports, author, resume, signoff_facts) if dist.is_main() else None
     # every process works in rank 0's run directory; only rank 0 writes to it
     run_id, run_dir, created_at, author, finished = dist.broadcast(opened)
     if finished is not None:
         return finished
-    ctx = RunContext(run_id, run_dir, suite, author, data, base, created_at, timings={"setup": prepared.seconds})
+    ctx = RunContext(run_id, run_dir, suite, author, data, base, created_at, timings={"setup": prepared.seconds},
+                     signoff=dist.broadcast(signoff_facts))
     try:
         report = _phases(ctx, prepared, pm)
     except BaseException as exc:
@@ -120,10 +128,27 @@ def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str
     return report
 
 
-def _open_run(prepared: Prepared, reports: Path, author: str,
-              resume: Path | None) -> tuple[str, Path, str, str, dict[str, Any] | None]:
+def _before_opening(prepared: Prepared, reports: Path, author: str) -> dict[str, Any]:
+    """What must hold before a run directory exists: a valid author name, a ledger this
+    process may write (a keyed ledger needs its key), reviewer keys the trust store holds.
+    Returns the sign-off facts the report records."""
+    from auditft import identity, sealing, trust
+    from auditft.ledger import LEDGER_NAME, Ledger
+
+    identity.person(author, "--author")
+    Ledger(Path(reports).resolve() / LEDGER_NAME).check_writable()
+    suite = prepared.suite
+    return {"preregistration": sealing.preregistration(suite, prepared.data), "resumed": [],
+            "reviewer_key_fingerprints": trust.check_policy(reports, suite.release.reviewer_keys, str(suite.source))}
+
+
+def _open_run(prepared: Prepared, reports: Path, author: str, resume: Path | None,
+              facts: dict[str, Any]) -> tuple[str, Path, str, str, dict[str, Any] | None]:
     """Create (or reopen) the run directory: (run id, directory, created at, author, the
     report when a resumed run turns out to be finished already)."""
+    from auditft import sealing
+    from auditft.rundir import ledger_for
+
     suite = prepared.suite
     if resume is None:
         run_id, run_dir = create_run_dir(reports, suite.name)
@@ -133,16 +158,37 @@ def _open_run(prepared: Prepared, reports: Path, author: str,
         atomic_write_text(run_dir / "suite.yaml", yaml.safe_dump(suite.resolved_dict(), sort_keys=False))
         atomic_write_json(run_dir / "work" / "inputs.json", _inputs(prepared))
         write_state(run_dir, "tuning", run_id=run_id, suite=suite.name, author=author, created_at=created_at)
-        record(run_dir, {"type": "created", "run_id": run_id, "actor": author, "suite": suite.name})
+        created = record(run_dir, {"type": "created", "run_id": run_id, "actor": author, "suite": suite.name,
+                                   **facts["preregistration"]})
+        sealing.seal(run_dir, run_id, run_dir / "work" / "inputs.json")  # what a resume must find unchanged
+        facts["preregistration"] = {**facts["preregistration"], "created_seq": created["seq"],
+                                    "earlier_runs_that_differ": sealing.earlier_differences(
+                                        ledger_for(run_dir).events(), suite.name, run_id, facts["preregistration"])}
         return run_id, run_dir, created_at, author, None
     run_dir, run_id, created_at, run_author = _reopen(resume, prepared)
+    created = next((e for e in ledger_for(run_dir).events(run_id) if e.get("type") == "created"), {})
+    if not sealing.is_sealed(run_dir, run_id, run_dir / "work" / "inputs.json"):
+        raise RunDirError(f"{run_dir / 'work' / 'inputs.json'}: does not match its seal in the ledger; "
+                          "the run cannot be resumed (start a new run)")
+    changed = [k for k, v in facts["preregistration"].items() if created.get(k) != v]
+    if changed:
+        raise RunDirError(f"{run_dir}: the suite's {', '.join(c.removesuffix('_sha256') for c in changed)} differ from "
+                          "what the run pre-registered; start a new run instead")
+    facts["preregistration"] = {**{k: created.get(k) for k in facts["preregistration"]},
+                                "created_seq": created.get("seq"),
+                                "earlier_runs_that_differ": sealing.earlier_differences(
+                                    ledger_for(run_dir).events(), suite.name, run_id, created)}
     if any(e.get("type") == "gated" for e in run_events(run_dir)):
         # killed after the gate was recorded: the evidence is final, only the phase is stale
         report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
         write_state(run_dir, "complete", verdict=report["verdict"], state=report["state"])
         shutil.rmtree(run_dir / "work", ignore_errors=True)
         return run_id, run_dir, created_at, run_author, report
-    record(run_dir, {"type": "resumed", "run_id": run_id, "actor": author})
+    phase = read_state(run_dir).get("phase")
+    record(run_dir, {"type": "resumed", "run_id": run_id, "actor": author, "from_phase": phase})
+    facts["resumed"] = [{"time": e.get("time"), "from_phase": e.get("from_phase"), "actor": e.get("actor")}
+                        for e in ledger_for(run_dir).events(run_id) if e.get("type") == "resumed"]
+    facts["recomputed"] = []
     return run_id, run_dir, created_at, run_author, None  # the run keeps its author (four-eyes)
 
 
@@ -174,9 +220,10 @@ def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str,
         if main:
             pm.hook.auditft_tuning_finished(run=ctx, tuning=tuning)
             write_state(run_dir, "auditing")
-        session = ModelSession(tuner=tuner, adapter_dir=run_dir / "adapter", **session_args)
+        session = _observed(ModelSession(tuner=tuner, adapter_dir=run_dir / "adapter", **session_args), ctx)
         started = time.perf_counter()
         _run_audits(ctx, prepared, pm, model_specs, session, {"adapter": hash_tree(run_dir / "adapter")}, results)
+        ctx.validity = _validity(ctx, session, results)  # every process: scoring may be sharded
         ctx.timings["auditing"] = round(time.perf_counter() - started, 3)
     if not main:
         return dist.broadcast(None)  # the finished report, once rank 0 has written it
@@ -207,7 +254,7 @@ def _tune_stage(ctx: RunContext, prepared: Prepared, tuner: Any) -> TuneResult:
 
     suite, run_dir, main = ctx.suite, ctx.run_dir, dist.is_main()
     work_dir, adapter_dir = run_dir / "work", run_dir / "adapter"
-    tuning = dist.broadcast(_finished_tuning(work_dir) if main else None)
+    tuning = dist.broadcast(_finished_tuning(ctx, work_dir) if main else None)
     if tuning is not None:
         ctx.timings.update(json.loads((work_dir / "tuning.json").read_text(encoding="utf-8"))["timings"])
         return tuning
@@ -227,6 +274,7 @@ def _tune_stage(ctx: RunContext, prepared: Prepared, tuner: Any) -> TuneResult:
     ctx.timings["tuning"] = round(time.perf_counter() - started, 3)
     if main:
         atomic_write_json(work_dir / "tuning.json", {"result": tuning.to_dict(), "timings": ctx.timings})
+        sealing.seal(run_dir, ctx.run_id, work_dir / "tuning.json")
     return tuning
 
 
@@ -237,7 +285,17 @@ def _gate_and_report(ctx: RunContext, pm: PluginManager, tuning: TuneResult, res
 
     suite, run_dir = ctx.suite, ctx.run_dir
     write_state(run_dir, "gating")
-    checks = gate.decide(suite, results, pm.audits, skipped=skipped)
+    from auditft.degeneracy import Profile
+
+    subject = ctx.validity.get("subject")
+    subject = Profile.from_dict(subject) if subject else None
+    checks = gate.decide(suite, results, pm.audits, skipped=skipped, subject=subject)
+    base = ctx.validity.get("base")
+    checks.append(gate.subject_check(subject, Profile.from_dict(base) if base else None, not_run=stop_reason))
+    if ctx.validity:
+        from auditft.degeneracy import training_health
+
+        ctx.validity["training"] = training_health(tuning.loss_curve, subject)
     verdict = gate.verdict(checks)
     write_state(run_dir, "reporting", verdict=verdict)
     report = write_reports(ctx, pm, pm.tuners.get(suite.tuner.kind), tuning, results, checks, verdict,
@@ -263,13 +321,14 @@ def _run_audits(ctx: RunContext, prepared: Prepared, pm: PluginManager, specs: l
         options = prepared.audit_options[spec.kind]
         key = _audit_key(evidence, spec.kind, options.model_dump(mode="json"), suite.seed)
         # rank 0 decides, so every process runs (and shards) exactly the same audits
-        result = dist.broadcast(_cached_audit(work_dir, spec.kind, key) if dist.is_main() else None)
+        result = dist.broadcast(_cached_audit(ctx, work_dir, spec.kind, key) if dist.is_main() else None)
         if result is None:
             job = AuditJob(suite=suite, task=suite.task, data=ctx.data, options=options, seed=suite.seed,
                            models=session, work_dir=work_dir, extra=dict(extra or {}))
-            result = _run_audit(entry, job, timeout=spec.timeout_seconds)
+            result = _profiled(session, spec.kind, lambda: _run_audit(entry, job, timeout=spec.timeout_seconds))
             if result.error is None and dist.is_main():  # errors are re-tried on resume, results are not
                 atomic_write_json(work_dir / "audits" / f"{spec.kind}.json", {"key": key, "result": result.to_dict()})
+                sealing.seal(ctx.run_dir, ctx.run_id, work_dir / "audits" / f"{spec.kind}.json")
         results[spec.kind] = result
         if dist.is_main():
             pm.hook.auditft_audit_finished(run=ctx, result=result)
@@ -309,9 +368,20 @@ def _reopen(run_dir: Path, prepared: Prepared) -> tuple[Path, str, str, str]:
     return Path(run_dir), state["run_id"], state["created_at"], state["author"]
 
 
-def _finished_tuning(work_dir: Path) -> TuneResult | None:
-    path = work_dir / "tuning.json"
+def _unsealed(ctx: RunContext, path: Path) -> bool:
+    """A cached file that is absent, or whose bytes do not match its seal (then noted)."""
     if not path.exists():
+        return True
+    if sealing.is_sealed(ctx.run_dir, ctx.run_id, path):
+        return False
+    ctx.signoff.setdefault("recomputed", []).append(
+        f"{path.relative_to(ctx.run_dir).as_posix()}: did not match its seal in the ledger; recomputed")
+    return True
+
+
+def _finished_tuning(ctx: RunContext, work_dir: Path) -> TuneResult | None:
+    path = work_dir / "tuning.json"
+    if _unsealed(ctx, path):
         return None
     data = json.loads(path.read_text(encoding="utf-8"))["result"]
     data["loss_curve"] = [tuple(point) for point in data["loss_curve"]]
@@ -323,9 +393,9 @@ def _audit_key(evidence: dict[str, Any], kind: str, options: dict[str, Any], see
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def _cached_audit(work_dir: Path, kind: str, key: str) -> AuditResult | None:
+def _cached_audit(ctx: RunContext, work_dir: Path, kind: str, key: str) -> AuditResult | None:
     path = work_dir / "audits" / f"{kind}.json"
-    if not path.exists():
+    if _unsealed(ctx, path):
         return None
     cached = json.loads(path.read_text(encoding="utf-8"))
     return AuditResult.from_dict(cached["result"]) if cached.get("key") == key else None
@@ -347,6 +417,49 @@ def _failure_reason(exc: BaseException) -> str:
     else:
         reason = f"{type(exc).__name__}: {exc}"
     return " ".join(reason.split())[:500]
+
+
+def _observed(session: Any, ctx: RunContext) -> Any:
+    """The session audits get: core records what every model it serves predicts."""
+    from auditft.degeneracy import ObservedSession, Recorder
+
+    return ObservedSession(session, Recorder(ctx.data.labels, ctx.suite.seed))
+
+
+def _profiled(session: Any, kind: str, run: Any) -> AuditResult:
+    """Run one audit and attach core's degeneracy profiles of the models it scored (core-owned:
+    whatever the plugin put in ``scored_models`` is replaced)."""
+    from dataclasses import replace
+
+    recorder = getattr(session, "recorder", None)
+    if recorder is None:
+        return run()
+    recorder.start(kind)
+    result = run()
+    return replace(result, scored_models=[p.to_dict() for p in recorder.profiles(kind)] if not result.error else [])
+
+
+def _validity(ctx: RunContext, session: Any, results: dict[str, AuditResult]) -> dict[str, Any]:
+    """Core's own verdict on the model under test: the adapter's degeneracy profile on the test
+    split (from the session's cached predictions, so usually no extra inference), and the base
+    model's where an audit scored it."""
+    from auditft.degeneracy import RULES
+
+    recorder = session.recorder
+    recorder.start("core")
+    test = ctx.data.test
+    try:
+        if ctx.suite.task == "classification":
+            session.adapter_proba("test")
+        else:
+            session.generate([ex.text for ex in test], which="adapter")
+        found = {p.model: p for p in recorder.profiles("core")}
+        subject = found.get("adapter")
+    except Exception as exc:  # a model that cannot be scored is an error check, not a crash
+        return {"rules": RULES, "subject": None, "base": None, "error": f"{type(exc).__name__}: {exc}"[:500]}
+    base = next((p for r in results.values() for p in r.scored_models
+                 if p.get("model") == "base" and p.get("split") in ("test", "prompts")), None)
+    return {"rules": RULES, "subject": subject.to_dict() if subject else None, "base": base}
 
 
 class AuditTimeout(BaseException):

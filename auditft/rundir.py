@@ -79,10 +79,16 @@ def run_status(run_dir: Path) -> dict[str, Any]:
         info["state"] = "failed" if state["phase"] == "failed" else "incomplete"
         info["waiting_for"] = state.get("error") or f"run stopped during {state['phase']}"
         return info
+    from auditft.errors import AuditftError
     from auditft.signoff import load_review, utcnow
 
-    review = load_review(run_dir)
     info["verdict"] = state.get("verdict")
+    try:
+        review = load_review(run_dir)
+    except AuditftError as exc:  # one tampered run must not hide the state of the others
+        info["state"] = "integrity_failure"
+        info["waiting_for"] = f"a person: {exc} (run `auditft verify`)"
+        return info
     info["state"] = review.state()
     info["waiting_for"] = review.waiting_for(utcnow())
     info["approvals"] = [a["actor"] for a in review.approvals]

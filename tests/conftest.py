@@ -50,6 +50,9 @@ def reports_template(tmp_path_factory, tiny_model_dir):
     from auditft.signing import generate_keypair
 
     key, public = generate_keypair(directory / "keys", "signer")
+    from auditft import trust
+
+    trust.add(reports, "signer", public, actor="admin")  # a suite may list only trusted keys
     passed = write_suite(directory / "passed.yaml", model_dir=tiny_model_dir, name="passed",
                          release={"review_window": "24h", "reviewer_keys": {"signer": public}})
     runs["passed"] = execute(prepare(passed, pm), pm, reports=reports, author="alice")["run_id"]

@@ -49,8 +49,10 @@ def test_two_cpu_processes_match_one(tmp_path, tiny_model_dir):
     two_dir, two = _report(tmp_path / "ddp")  # exactly one run directory: only rank 0 created one
     assert two["manifest"]["hardware"]["processes"] == 2 and one["manifest"]["hardware"]["processes"] == 1
     # only the main process wrote: one created and one gated event, the scratch space is gone
-    events = [json.loads(line)["type"] for line in (two_dir / "events.jsonl").read_text().splitlines()]
-    assert events == ["created", "gated"]
+    records = [json.loads(line) for line in (two_dir / "events.jsonl").read_text().splitlines()]
+    assert [e["type"] for e in records if e["type"] != "sealed"] == ["created", "gated"]
+    sealed = [e["file"] for e in records if e["type"] == "sealed"]
+    assert sealed and len(sealed) == len(set(sealed))  # each cache file sealed once, by rank 0
     assert not (two_dir / "work").exists()
     assert CliRunner().invoke(cli, ["verify", str(two_dir)]).exit_code == 0
 

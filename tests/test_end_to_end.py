@@ -87,7 +87,11 @@ def test_ledger_records_created_and_gated(finished_run):
     ledger = ledger_for(run_dir)
     assert ledger.verify() == []
     types = [e["type"] for e in ledger.events(run_dir.name)]
-    assert types == ["created", "gated"]
+    # created (with the pre-registered hashes), a seal per cache file the run could resume from, gated
+    assert types[0] == "created" and types[-1] == "gated" and set(types[1:-1]) == {"sealed"}
+    sealed = {e["file"] for e in ledger.events(run_dir.name) if e["type"] == "sealed"}
+    assert {"work/inputs.json", "work/tuning.json", "work/audits/accuracy.json"} <= sealed
+    assert len(ledger.events(run_dir.name)[0]["gates_sha256"]) == 64
     gated = ledger.events(run_dir.name)[-1]
     assert gated["report_sha256"] == _sha(run_dir / "report.json")
 

@@ -101,7 +101,10 @@ def test_killed_run_resumes_to_the_same_verdict(toy_suite, tmp_path, point):
     if cached_seconds is not None:  # a finished audit is not run again
         assert report["audits"]["accuracy"]["seconds"] == cached_seconds
     types = [json.loads(line)["type"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
-    assert types == ["created", "resumed", "gated"]
+    assert [t for t in types if t != "sealed"] == ["created", "resumed", "gated"]
+    # the report says the run was resumed, and from which phase
+    assert [r["from_phase"] for r in report["resumed"]] == [state["phase"]]
+    assert report["recomputed_on_resume"] == []
     assert CliRunner().invoke(cli, ["verify", str(run_dir)]).exit_code == 0
     assert not (run_dir / "work").exists()
 

@@ -50,7 +50,10 @@ class AuditftGroup(click.Group):
         except AuditftError as exc:
             if os.environ.get("AUDITFT_DEBUG") == "1":
                 raise
-            click.echo(f"error: {' '.join(str(exc).split())}", err=True)
+            from auditft.identity import printable
+
+            # names and paths come from users: never let one send escapes to the terminal
+            click.echo(f"error: {printable(' '.join(str(exc).split()))}", err=True)
             ctx.exit(int(exc.exit_code))
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
@@ -95,6 +98,7 @@ def _register() -> None:
 
     for module in (run_cmd, validate_cmd, plugins_cmd, status_cmd, report_cmd, release_cmd, verify_cmd, keys_cmd):
         cli.add_command(module.command)
+    cli.add_command(keys_cmd.trust_group)
     for command in signoff_cmd.commands:
         cli.add_command(command)
 

@@ -25,7 +25,7 @@ def approve_command(run_dir: Path, reviewer: str, comment: str, key: Path | None
 
     event = approve(run_dir, reviewer, comment, key=key)
     rerender(run_dir)
-    click.echo(f"approved by {reviewer} (ledger seq {event['seq']}); report {event['report_sha256'][:12]}..., "
+    click.echo(f"approved by {event['actor']} (ledger seq {event['seq']}); report {event['report_sha256'][:12]}..., "
                f"{sum(1 for k in event['artefacts'] if k.startswith('adapter/'))} adapter files bound")
 
 
@@ -41,7 +41,7 @@ def reject_command(run_dir: Path, reviewer: str, comment: str, key: Path | None)
 
     event = reject(run_dir, reviewer, comment, key=key)
     rerender(run_dir)
-    click.echo(f"rejected by {reviewer} (ledger seq {event['seq']})")
+    click.echo(f"rejected by {event['actor']} (ledger seq {event['seq']})")
 
 
 @click.command(name="waive")
@@ -57,7 +57,7 @@ def waive_command(run_dir: Path, check: str, reviewer: str, reason: str, key: Pa
 
     event = waive(run_dir, check, reviewer, reason, key=key)
     rerender(run_dir)
-    click.echo(f"waived {event['check']} ({event['status']}) by {reviewer} (ledger seq {event['seq']})")
+    click.echo(f"waived {event['check']} ({event['status']}) by {event['actor']} (ledger seq {event['seq']})")
 
 
 commands = (approve_command, reject_command, waive_command)

@@ -25,13 +25,17 @@ def command(run_dir: Path | None, reports: Path, fmt: str) -> None:
         click.echo(f"no runs under {reports}")
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    from auditft.identity import printable
 
     table = Table()
     table.add_column("run", no_wrap=True)
     for column in ("state", "verdict", "author", "waiting for"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["run_id"], row["state"], row.get("verdict") or "", row.get("author") or "",
-                      row["waiting_for"])
+        # values come from run folders: shown as text, never as rich markup or terminal escapes
+        table.add_row(*(escape(printable(str(v))) for v in (row["run_id"], row["state"], row.get("verdict") or "",
+                                                           row.get("author") or "", row["waiting_for"])))
     Console().print(table)

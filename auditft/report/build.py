@@ -88,13 +88,24 @@ def build_report(ctx: RunContext, pm: PluginManager, tuner_entry: Entry, tuning:
         },
         "release": {**suite.release.model_dump(mode="json"),
                     "review_window_seconds": parse_duration(suite.release.review_window),
-                    "approval_expires_seconds": parse_duration(suite.release.approval_expires)},
+                    "approval_expires_seconds": parse_duration(suite.release.approval_expires),
+                    # the trust store's keys for the listed reviewers, as the run found them
+                    "reviewer_key_fingerprints": dict(ctx.signoff.get("reviewer_key_fingerprints", {}))},
+        #: what the run committed to before training (auditft.sealing) and earlier runs of the
+        #: same suite name whose gates or test data differed
+        "preregistration": ctx.signoff.get("preregistration"),
+        #: each resume: when, from which phase, by whom; cached results recomputed because
+        #: they did not match their seal
+        "resumed": list(ctx.signoff.get("resumed", [])),
+        "recomputed_on_resume": list(ctx.signoff.get("recomputed", [])),
         "not_tested": not_tested,
         "limitations": limitations,
         "timings": dict(ctx.timings),
         #: why the run ended before tuning (a data audit with ``on_fail: stop``), else None
         "stopped": stopped,
         "data_stage_audits": [k for k in used if (e := pm.audits.get(k)) is not None and e.stage == "data"],
+        #: core's degeneracy rules and the adapter's profile (auditft.degeneracy); {} when not tuned
+        "validity": dict(getattr(ctx, "validity", {}) or {}),
         "manifest": manifest,
     }
 

@@ -14,8 +14,12 @@ from auditft.fsutil import atomic_write_text
 
 def review_info(review: Any, now: Any) -> dict[str, Any]:
     """What the sign-off block and the banner show of the review record."""
+    from auditft.signoff import MEANING, signature_trusted
+
     return {
-        "events": [e for e in review.events if e.get("type") in ("approved", "rejected", "waived", "released")],
+        # each decision with what it means (21 CFR 11.50) and whether a trusted key signed it
+        "events": [{**e, "meaning": MEANING.get(e["type"], e["type"]), "signed": signature_trusted(review, e)}
+                   for e in review.events if e.get("type") in ("approved", "rejected", "waived", "released")],
         "waivers": review.waivers,
         "approvals": [a["actor"] for a in review.live_approvals(now)],
         "waiting_for": review.waiting_for(now),
