@@ -205,6 +205,10 @@ class Ledger:
                 prev = line_hash((lines + new)[-1]) if lines or new else GENESIS
                 record = self._seal({**event, "seq": len(lines) + len(new) + 1, "time": now_iso(now), "prev": prev})
                 new.append(serialise(record))
+                # proof of time from a TSA, when the team has one, before the line exists
+                from auditft import timestamping
+
+                timestamping.stamp_line(self.path, record, new[-1])
                 handle.seek(0, os.SEEK_END)
                 handle.write("".join(line + "\n" for line in new))
                 handle.flush()

@@ -83,6 +83,11 @@ def release(run_dir: Path, to: Path, *, actor: str, when: datetime | None = None
         approved = review.live_approvals(now)[-1]["artefacts"]
         intent = record(run_dir, {"type": "release_intent", "run_id": review.run_id, "actor": actor,
                                   "destination": str(destination), "artefacts": approved}, when=now)
+        refused = _window_by_tsa(review, intent)
+        if refused:
+            record(run_dir, {"type": "release_abandoned", "run_id": review.run_id, "actor": actor,
+                             "destination": str(destination), "intent_seq": intent["seq"], "reason": refused})
+            raise RefusedError(f"not releasable: {refused}")
         try:
             _build(review, run_dir, destination, approved, [*review.events, intent], now)
         except BaseException:
@@ -94,6 +99,27 @@ def release(run_dir: Path, to: Path, *, actor: str, when: datetime | None = None
                when=now)
     rerender(run_dir)
     return destination
+
+
+def _window_by_tsa(review: Any, intent: dict[str, Any]) -> str | None:
+    """With a TSA configured, the review window is measured on its clock: from the gated
+    event's token to the release intent's token. Returns why not, or None."""
+    from datetime import timedelta
+
+    from auditft import timestamping
+    from auditft.rundir import ledger_for
+
+    if not timestamping.configured():
+        return None
+    ledger = ledger_for(review.run_dir).path
+    gated, now = timestamping.token_time(ledger, review.gated), timestamping.token_time(ledger, intent)
+    if gated is None or now is None:
+        return "the gated or release event has no verified RFC 3161 timestamp"
+    ends = gated + timedelta(seconds=review.policy["review_window_seconds"])
+    if now < ends:
+        return (f"by the time-stamping authority's clock the review window ends {ends:%Y-%m-%d %H:%M:%S} UTC "
+                f"({_human((ends - now).total_seconds())} from its time {now:%Y-%m-%d %H:%M:%S})")
+    return None
 
 
 def _build(review: Any, run_dir: Path, destination: Path, approved: dict[str, str],

@@ -312,6 +312,25 @@ def integrity_problems(run_dir: Path, ledger: Ledger | None = None) -> list[str]
     problems += _artefact_problems(run_dir, gated)
     problems += _reviewer_problems(run_dir, ledger, theirs, gated)
     problems += _release_problems(run_dir, theirs)
+    problems += _timestamp_problems(ledger, theirs)
+    return problems
+
+
+def _timestamp_problems(ledger: Ledger, theirs: list[dict[str, Any]]) -> list[str]:
+    """RFC 3161 tokens (``auditft.timestamping``): each verifies over its line, and the
+    TSA's time agrees with the event's own within the clock skew."""
+    from auditft import timestamping
+
+    problems = []
+    for event in theirs:
+        if event.get("type") not in timestamping.STAMPED:
+            continue
+        problem, when = timestamping.check(ledger.path, event)
+        if problem:
+            problems.append(f"{ledger.path}: {problem}")
+        elif when is not None and abs(when - parse_iso(event["time"])) > CLOCK_SKEW:
+            problems.append(f"{ledger.path}: seq {event['seq']} ({event['type']}) is dated {event['time']} but the "
+                            f"time-stamping authority says {when:%Y-%m-%dT%H:%M:%SZ} (the local clock was off)")
     return problems
 
 
