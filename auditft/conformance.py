@@ -373,8 +373,11 @@ def check_constant_model(entry: Any, name: str, task: str, opts: Any, work: Path
         ref = reference.metrics.get(metric_name)
         if ref is None or not is_finite(ref.value) or metric_name not in entry.metrics:
             continue
-        if ref.value == m.value and ref.ci_low is not None and ref.ci_low == ref.ci_high:
-            continue  # the toy data does not exercise this metric (e.g. probes the fake cannot answer)
+        if ref.value == m.value and ((ref.ci_low is not None and ref.ci_low == ref.ci_high)
+                                     or (metric_name in entry.proportion_metrics and ref.value in (0.0, 1.0))):
+            # the toy data does not exercise this metric (e.g. probes the fake cannot answer); a
+            # share of 0 or 1 has an exact interval of non-zero width, so it is recognised by value
+            continue
         bound = "min" if entry.metrics[metric_name] == "higher" else "max"
         gates.append({"metric": metric_name, bound: float(ref.value), "rationale": "conformance: the working model's value"})
     data = holder["data"]
@@ -403,7 +406,8 @@ class _Floorless:
     def __init__(self, entry: Any) -> None:
         from dataclasses import replace
 
-        self.entry = replace(entry, min_n=0)
+        # no evidence floor and no power check: toy data must not hide a trivial pass
+        self.entry = replace(entry, min_n=0, proportion_metrics=frozenset())
 
     def get(self, kind: str) -> Any:
         return self.entry if kind == self.entry.kind else None

@@ -47,6 +47,8 @@ class Example:
     source: str
     row: int
     response: str | None = None
+    #: the row's ``data.cluster_column`` value (rows sharing it are correlated), else None
+    cluster: str | None = None
 
 
 @dataclass
@@ -217,7 +219,15 @@ def _check_rows(suite: Suite, rows: list[dict[str, Any]], path: Path, labels: li
                 raise DataError(f"{where}: missing group column {column!r} (data.group_columns)")
             value = row[column]
             groups[column] = "(missing)" if _blank(value) else str(value)
-        out.append(Example(text, label, groups, path.name, i, response))
+        cluster = None
+        if spec.cluster_column:
+            if spec.cluster_column not in row:
+                raise DataError(f"{where}: missing cluster column {spec.cluster_column!r} (data.cluster_column)")
+            if _blank(row[spec.cluster_column]) or isinstance(row[spec.cluster_column], (dict, list)):
+                raise DataError(f"{where}: cluster column {spec.cluster_column!r} (data.cluster_column) needs a "
+                                f"non-empty scalar id, got {row[spec.cluster_column]!r}")
+            cluster = str(row[spec.cluster_column])
+        out.append(Example(text, label, groups, path.name, i, response, cluster))
     return out
 
 

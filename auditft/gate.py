@@ -6,12 +6,18 @@ Core only; no hook can change it. Statuses:
   ``min``, ``ci_high`` for a ``max``; the value itself when the metric has no CI), with at
   least the audit's declared minimum of examples behind it;
 * ``fail``: the value misses the threshold and its whole CI lies on the failing side, at any
-  sample size; or (with enough examples) the value itself misses it; or the metric is one
+  sample size (a one-sided test at 2.5%: a model that truly meets the threshold gets ``fail``
+  at most 2.5% of the time); or, for a metric without a CI, the value misses it (with enough
+  examples); or the metric is one
   its audit declares trivially satisfied by a degenerate model and a model behind it is
   degenerate (``auditft.degeneracy``);
 * ``insufficient``: fewer examples than the declared minimum (too few examples only keep a
-  check from passing, they never hide a failure the CI already shows), or the value meets the
-  threshold but its CI crosses it;
+  check from passing, they never hide a failure the CI already shows), or no sample size at all
+  on a metric its audit does not declare sample-free (``sample_free_metrics``) while the audit
+  has a minimum; or fewer items than the power check says a gate on a proportion needs
+  (``auditft.power``: insufficient by design); or the CI crosses the threshold, whichever side
+  the value is on; or (suite ``gate_correction: holm``) the check passes alone but not after Holm's
+  correction across the family of gated checks (``holm_correct``);
 * ``error``: the audit crashed or produced no finite value for the metric.
 
 A required audit that produced no result at all fails its checks: evidence that is missing
@@ -54,6 +60,9 @@ class Check:
     rationale: str
     reason: str
     n: int | None = None
+    #: how the check was decided beyond the CI: the metric's own ``details`` (interval method,
+    #: McNemar test), ``power`` (items needed) and ``correction`` (Holm's adjusted p-value)
+    details: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,7 +75,10 @@ def decide(suite: Suite, results: dict[str, AuditResult], audits: AuditRegistry,
     (kind -> why, e.g. the run stopped before tuning) get ``insufficient`` checks.
     ``subject`` is core's degeneracy profile of the adapter on the test split; it stands for the
     models behind an audit that scored none through core's session."""
-    return decide_specs(suite.audits, results, audits, skipped, subject=subject)
+    checks = decide_specs(suite.audits, results, audits, skipped, subject=subject)
+    if getattr(suite, "gate_correction", "none") == "holm":
+        checks = holm_correct(checks)
+    return checks
 
 
 def decide_specs(specs: list[Any], results: dict[str, AuditResult], audits: AuditRegistry,
@@ -89,8 +101,12 @@ def decide_specs(specs: list[Any], results: dict[str, AuditResult], audits: Audi
             continue
         trivial = entry.trivial_metrics if entry else frozenset()
         degenerate = _degenerate_models(result, subject)
+        sample_free = entry.sample_free_metrics if entry else frozenset()
+        proportions = entry.proportion_metrics if entry else frozenset()
         for gate in effective_gates(spec, entry):
-            check = _check(spec.kind, gate, result, min_n)
+            check = _check(spec.kind, gate, result, min_n, sample_free=gate.metric in sample_free)
+            if gate.metric in proportions:
+                check = _powered(check, gate)
             if gate.metric in trivial and degenerate and check.status in ("pass", "insufficient"):
                 # a model doing nothing satisfies this metric trivially: no evidence either way
                 check = replace(check, status="fail", reason=(
@@ -155,7 +171,7 @@ def _not_run(spec: Any, gates: list[Any], status: str, reason: str) -> list[Chec
             for gate in (gates or [None])]
 
 
-def _check(kind: str, gate: Any, result: AuditResult, min_n: int) -> Check:
+def _check(kind: str, gate: Any, result: AuditResult, min_n: int, *, sample_free: bool = False) -> Check:
     metric = result.metrics.get(gate.metric)
     common = dict(audit=kind, metric=gate.metric, op=gate.op, threshold=gate.threshold,
                   rationale=gate.rationale)
@@ -179,18 +195,93 @@ def _check(kind: str, gate: Any, result: AuditResult, min_n: int) -> Check:
             reason += f" (only {metric.n} examples, fewer than the {floor} a pass would need)"
     elif metric.n is not None and metric.n < floor:
         status, reason = "insufficient", f"only {metric.n} examples; this check needs at least {floor}"
+    elif metric.n is None and floor > 0 and not sample_free:
+        # missing evidence is not evidence: a figure without a sample size cannot meet a minimum
+        status, reason = "insufficient", (f"the audit reported no sample size for {gate.metric}; this check needs "
+                                          f"at least {floor} examples (an audit declares a metric without one "
+                                          "sample-free at registration)")
     elif meets(bound):
         status = "pass"
         reason = (f"95% CI bound {bound:.4g} {sign} {gate.threshold:g}" if has_ci
                   else f"{value:.4g} {sign} {gate.threshold:g} (no CI)")
+    elif not meets(value) and not has_ci:
+        status, reason = "fail", f"{value:.4g} misses {sign} {gate.threshold:g} (no CI)"
     elif not meets(value):
-        status, reason = "fail", f"{value:.4g} misses {sign} {gate.threshold:g}"
+        # the point estimate misses but the CI reaches the threshold: calling this ``fail`` would
+        # be wrong about half the time for a model exactly at the threshold (benchmarks/validity.py)
+        status, reason = "insufficient", (f"{value:.4g} misses {sign} {gate.threshold:g} but the 95% CI "
+                                          f"({low:.4g}-{high:.4g}) reaches it: not enough evidence either way")
     else:
         status = "insufficient"
         reason = f"{value:.4g} meets {sign} {gate.threshold:g} but the 95% CI reaches {bound:.4g}"
     return Check(value=value, ci_low=low if has_ci else None, ci_high=high if has_ci else None,
                  status=status, base_value=metric.base_value, delta=metric.delta, reason=reason,
-                 n=metric.n, **common)
+                 n=metric.n, details=dict(metric.details) if metric.details else None, **common)
+
+
+def _powered(check: Check, gate: Any) -> Check:
+    """The power check on a gate over a proportion (``auditft.power``): with fewer items than
+    the gate needs to pass a model ``margin`` better than its threshold, a check that is not
+    already ``fail`` (or ``error``) is ``insufficient`` by design, naming the number."""
+    from auditft.power import requirement
+
+    need = requirement(gate)
+    need["available"] = check.n
+    need["powered"] = need["needed"] is not None and check.n is not None and check.n >= need["needed"]
+    details = {**(check.details or {}), "power": need}
+    if need["powered"] or check.status in ("fail", "error") or check.n is None:
+        return replace(check, details=details)
+    wanted = ("no sample size suffices (a perfect model cannot clear this threshold with a 95% CI)"
+              if need["needed"] is None else f"needs at least {need['needed']} items")
+    return replace(check, status="insufficient", details=details, reason=(
+        f"underpowered by design: {check.n} items, and a gate {gate.op} {gate.threshold:g} {wanted} to pass a model "
+        f"{need['margin']:g} better than its threshold (exact 95% bound; margin settable per gate) "
+        f"(it would have been {check.status}: {check.reason})"))
+
+
+#: a one-sided test at this level matches "the 95% CI's conservative bound clears the threshold"
+ONE_SIDED_ALPHA = 0.025
+
+
+def check_pvalue(check: Check) -> float | None:
+    """One-sided p-value of "the metric misses its threshold", from the check's 95% CI by the
+    normal approximation: se = (ci_high - ci_low) / (2 * 1.96), z = (value - threshold) / se
+    (sign flipped for ``max``), p = 1 - Phi(z). None without a CI (such a check is outside the
+    corrected family). A zero-width CI gives 0 when the value meets the threshold strictly."""
+    import math
+
+    if check.ci_low is None or check.ci_high is None or check.value is None or check.threshold is None:
+        return None
+    margin = (check.value - check.threshold) if check.op == "min" else (check.threshold - check.value)
+    se = (check.ci_high - check.ci_low) / (2 * 1.959964)
+    if se <= 0:
+        return 0.0 if margin > 0 else 1.0
+    return 0.5 * math.erfc((margin / se) / math.sqrt(2))
+
+
+def holm_correct(checks: list[Check]) -> list[Check]:
+    """Holm's step-down over the family of gated checks that have a CI (the core check and
+    checks without a CI are outside it): each gets ``details["correction"]`` with its one-sided
+    p-value (``check_pvalue``) and Holm-adjusted p-value; a ``pass`` whose adjusted p-value is
+    above 0.025 becomes ``insufficient`` (it passes alone, not as one of m tests). Controls the
+    chance that any check in the family passes a model that misses its threshold at 2.5%."""
+    from auditft.fairness_stats import holm
+
+    family = [(i, p) for i, c in enumerate(checks) if c.audit != CORE_AUDIT and (p := check_pvalue(c)) is not None]
+    adjusted = holm([p for _, p in family])
+    out = list(checks)
+    for (i, p), adj in zip(family, adjusted):
+        check = out[i]
+        details = {**(check.details or {}), "correction": {"method": "holm", "family": len(family),
+                                                           "p_value": p, "adjusted_p": adj,
+                                                           "alpha": ONE_SIDED_ALPHA}}
+        if check.status == "pass" and adj > ONE_SIDED_ALPHA:
+            out[i] = replace(check, status="insufficient", details=details, reason=(
+                f"passes alone ({check.reason}, one-sided p {p:.3g}) but not after Holm's correction across "
+                f"{len(family)} gated checks (adjusted p {adj:.3g} > {ONE_SIDED_ALPHA})"))
+        else:
+            out[i] = replace(check, details=details)
+    return out
 
 
 def verdict(checks: list[Check]) -> str:

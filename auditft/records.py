@@ -27,6 +27,9 @@ class Metric:
     #: evidence floor for this figure when it differs from the audit's ``min_n`` (e.g. a
     #: fairness audit's ``min_group_size``); ``n`` below it makes a check ``insufficient``
     min_n: int | None = None
+    #: how the figure was computed, JSON-serialisable: e.g. ``{"interval": "clopper-pearson"}``,
+    #: ``{"mcnemar": {"p_value": ...}}`` for a paired delta (``auditft.stats``); shown in the report
+    details: dict[str, Any] | None = None
 
     @property
     def delta(self) -> float | None:
@@ -39,7 +42,13 @@ class Metric:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Metric:
-        return cls(**{k: data.get(k) for k in ("value", "ci_low", "ci_high", "n", "base_value", "min_n")})
+        return cls(**{k: data.get(k) for k in ("value", "ci_low", "ci_high", "n", "base_value", "min_n", "details")})
+
+    @classmethod
+    def from_figure(cls, figure: dict[str, Any]) -> Metric:
+        """A metric from one entry of ``auditft.stats.bootstrap_metrics`` / ``bootstrap_means``."""
+        return cls(value=figure["value"], ci_low=figure.get("ci_low"), ci_high=figure.get("ci_high"),
+                   n=figure.get("n"), base_value=figure.get("base_value"), details=figure.get("details"))
 
 
 @dataclass(frozen=True)

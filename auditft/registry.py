@@ -55,6 +55,12 @@ class Entry:
     #: audits only: gates (``{"metric", "min" | "max", "rationale"}``) applied unless the suite
     #: gates that metric itself or sets ``default_gates: false`` on the audit
     default_gates: tuple[Mapping[str, Any], ...] = ()
+    #: audits only: metrics that have no sample size by nature (a count of flagged groups, a
+    #: configuration fact); every other gated metric without ``n`` cannot pass a ``min_n`` rule
+    sample_free_metrics: frozenset[str] = frozenset()
+    #: audits only: metrics that are shares of ``n`` items (0/1 per item): the gate's power check
+    #: before training says how many items a gate on one needs (``auditft.power``)
+    proportion_metrics: frozenset[str] = frozenset()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -71,6 +77,8 @@ class Entry:
             "stage": self.stage,
             "trivial_metrics": sorted(self.trivial_metrics),
             "default_gates": [dict(g) for g in self.default_gates],
+            "sample_free_metrics": sorted(self.sample_free_metrics),
+            "proportion_metrics": sorted(self.proportion_metrics),
         }
 
 
@@ -176,6 +184,8 @@ class AuditRegistry(_Registry):
         stage: Stage = "model",
         trivial_metrics: tuple[str, ...] | frozenset[str] = (),
         default_gates: tuple[Mapping[str, Any], ...] = (),
+        sample_free_metrics: tuple[str, ...] | frozenset[str] = (),
+        proportion_metrics: tuple[str, ...] | frozenset[str] = (),
     ) -> None:
         """Register audit ``kind``. ``factory(options)`` returns an object with
         ``run(job) -> AuditResult``. ``metrics`` declares every gate metric name the audit
@@ -185,7 +195,12 @@ class AuditRegistry(_Registry):
         one never passes when core finds a model behind it degenerate
         (``auditft.testing.check_audit`` fails an audit that leaves such a metric undeclared).
         ``default_gates`` are gates the audit applies unless the suite gates the same metric or
-        turns them off (``default_gates: false`` on the audit). ``stage="data"`` audits run before
+        turns them off (``default_gates: false`` on the audit). ``sample_free_metrics`` names
+        metrics that have no sample size by nature: any other gated metric reported without ``n``
+        cannot pass while the audit declares a ``min_n`` (missing evidence is not evidence).
+        ``proportion_metrics`` names metrics that are shares of ``n`` items: the gate checks
+        before training that the test data can power a gate on one (``auditft.power``).
+        ``stage="data"`` audits run before
         tuning (``job.models`` then offers only base-model methods such as
         ``base_embeddings``); a failed check stops the run unless the suite says
         ``on_fail: continue``."""
@@ -199,13 +214,16 @@ class AuditRegistry(_Registry):
                     f"plugin {self.current_plugin!r}: metric {name!r} of audit {kind!r} has "
                     f"direction {direction!r}; use 'higher' or 'lower'"
                 )
-        trivial = frozenset(trivial_metrics or ())
-        unknown = sorted(trivial - set(metrics))
-        if unknown:
-            raise PluginError(
-                f"plugin {self.current_plugin!r}: audit {kind!r} declares trivial_metrics {unknown} "
-                "that are not among its metrics"
-            )
+        declared = {"trivial_metrics": frozenset(trivial_metrics or ()),
+                    "sample_free_metrics": frozenset(sample_free_metrics or ()),
+                    "proportion_metrics": frozenset(proportion_metrics or ())}
+        for what, names in declared.items():
+            unknown = sorted(names - set(metrics))
+            if unknown:
+                raise PluginError(
+                    f"plugin {self.current_plugin!r}: audit {kind!r} declares {what} {unknown} "
+                    "that are not among its metrics"
+                )
         for spec in default_gates:
             bound = [b for b in ("min", "max") if b in spec]
             if spec.get("metric") not in metrics or len(bound) != 1 or not spec.get("rationale"):
@@ -217,5 +235,5 @@ class AuditRegistry(_Registry):
             kind, factory, summary=summary, tasks=tuple(tasks), options=options,
             metrics=metrics, min_n=int(min_n), limitations=tuple(limitations),
             needs_network=bool(needs_network), extra_weights=tuple(extra_weights), stage=stage,
-            trivial_metrics=trivial, default_gates=tuple(dict(g) for g in default_gates),
+            default_gates=tuple(dict(g) for g in default_gates), **declared,
         )

@@ -54,6 +54,9 @@ class RunContext:
     #: sign-off facts for the report: pre-registration hashes and earlier runs that differ,
     #: resumes (from which phase, which cached results were recomputed), key fingerprints
     signoff: dict[str, Any] = field(default_factory=dict)
+    #: the gate's statistics, fixed before training: the power plan of every gate on a proportion
+    #: (``auditft.power``) and the family correction (``report.json`` key ``gate_statistics``)
+    gate_statistics: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -208,6 +211,7 @@ def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str,
                         system_prompt=suite.generation.system_prompt,
                         max_new_tokens=suite.generation.max_new_tokens)
     results: dict[str, AuditResult] = {}
+    ctx.gate_statistics = _gate_statistics(suite, pm, len(ctx.data.test))  # before any compute is spent
     stop_reason = _data_stage(ctx, prepared, pm, data_specs, session_args, results) if data_specs else None
     tuner = pm.tuners.get(suite.tuner.kind).factory(prepared.tuner_options)  # type: ignore[union-attr]
     if stop_reason is not None:
@@ -437,6 +441,15 @@ def _profiled(session: Any, kind: str, run: Any) -> AuditResult:
     recorder.start(kind)
     result = run()
     return replace(result, scored_models=[p.to_dict() for p in recorder.profiles(kind)] if not result.error else [])
+
+
+def _gate_statistics(suite: Suite, pm: PluginManager, test_rows: int) -> dict[str, Any]:
+    """Before training: how many items each gate on a proportion needs (``auditft.power``)
+    against the test split, and the suite's family correction."""
+    from auditft import power
+
+    return {"correction": suite.gate_correction, "power": power.plan(suite.audits, pm.audits, test_rows),
+            "power_formula": power.FORMULA, "default_margin": power.DEFAULT_MARGIN}
 
 
 def _validity(ctx: RunContext, session: Any, results: dict[str, AuditResult]) -> dict[str, Any]:

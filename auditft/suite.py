@@ -52,6 +52,9 @@ class DataSpec(_Strict):
     prompt_column: str = "prompt"
     response_column: str = "response"
     group_columns: list[str] = Field(default_factory=list)
+    #: rows that share a value here are correlated (one patient, one document): the accuracy
+    #: audit's bootstrap resamples these clusters instead of rows (every row needs a value)
+    cluster_column: str | None = Field(default=None, min_length=1)
     validation_fraction: float = Field(default=0.15, ge=0.0, lt=0.5)
     #: used only when ``test`` is absent: the share of train split off as the test set
     test_fraction: float = Field(default=0.2, gt=0.0, lt=0.5)
@@ -59,6 +62,14 @@ class DataSpec(_Strict):
     #: a row whose text is longer than this many characters is refused as malformed (e.g. a
     #: broken CSV quote swallowing a file); default 50 x tuner.training.max_length
     max_chars: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _cluster_column_distinct(self) -> DataSpec:
+        taken = {self.text_column: "data.text_column", self.label_column: "data.label_column",
+                 self.prompt_column: "data.prompt_column", self.response_column: "data.response_column"}
+        if self.cluster_column in taken:
+            raise ValueError(f"cluster_column {self.cluster_column!r} is also {taken[self.cluster_column]}")
+        return self
 
     @field_validator("labels")
     @classmethod
@@ -113,6 +124,9 @@ class GateSpec(_Strict):
     min: float | None = None
     max: float | None = None
     rationale: str = Field(min_length=1)
+    #: power check on proportions (``auditft.power``): the gate must be able to pass a model this
+    #: much better than its threshold at the test data's size (default 0.10)
+    margin: float | None = Field(default=None, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _one_bound(self) -> GateSpec:
@@ -190,6 +204,10 @@ class Suite(_Strict):
     tuner: TunerSpec
     audits: list[AuditSpec] = Field(min_length=1)
     release: ReleaseSpec = Field(default_factory=ReleaseSpec)
+    #: multiple-testing correction across the family of gated checks: ``holm`` demotes a pass
+    #: to ``insufficient`` unless it survives Holm's step-down at 5% (``auditft.gate``); ``none``
+    #: (default) gates each check at its own 95% CI
+    gate_correction: Literal["none", "holm"] = "none"
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
 
     #: where the suite file lives; data paths resolve against it (not part of the YAML)

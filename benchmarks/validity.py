@@ -6,12 +6,16 @@ clean control, and the verdict it must get. The suites gate only what a hurried 
 gate (one fairness metric, one hallucination metric, one fold-spread metric), so a model that
 does nothing is caught by core's degeneracy rules, not by a lucky choice of gates.
 
-    python benchmarks/validity.py            # the fast cases on tiny random models (~2 min)
-    python benchmarks/validity.py --real     # also the shipped models (MiniLM, SmolLM2; ~15 min)
+    python benchmarks/validity.py                    # cases + replicates, tiny models (~2 min, 2 cores)
+    python benchmarks/validity.py --replicates 0     # the cases and gate-level replicates only
 
-Prints one row per case and ``caught/planted`` and ``false alarms/controls``; writes
-``benchmarks/results/validity.json``. ``tests/test_validity.py`` runs the fast cases in
-``make test``.
+Prints one row per case and ``caught/planted`` and ``false alarms/controls``, then the gate's
+own error rates: end to end (``REPLICATED`` cases again on ``--replicates`` fresh seeds: data
+draw, split and training seed) and at gate level (``SCENARIOS``: ``--gate-replicates`` seeded
+simulations of a model exactly at its threshold, the same model against itself, correlated
+rows, and models that miss by a margin, through core's gate and the accuracy audit's
+statistics). Writes ``benchmarks/results/validity.json``. ``tests/test_validity.py`` runs the
+fast cases and a small gate-level replicate set in ``make test``.
 """
 
 from __future__ import annotations
@@ -43,18 +47,22 @@ class Case:
     name: str
     defect: str | None  # None: a clean control
     expect: str  # the verdict the gate must give: "passed" | "blocked"
-    build: Callable[[Path, dict[str, Path]], Path]  # (directory, tiny models) -> suite path
+    build: Callable[..., Path]  # (directory, tiny models, seed=0) -> suite path
     task: str = "classification"
 
 
 def _classification(data: dict[str, Any], audits: list[dict[str, Any]], tuner: dict[str, Any] | None = None,
-                    **suite: Any) -> Callable[[Path, dict[str, Path]], Path]:
-    def build(directory: Path, models: dict[str, Path]) -> Path:
+                    **suite: Any) -> Callable[..., Path]:
+    def build(directory: Path, models: dict[str, Path], seed: int = 0) -> Path:
         from auditft.testing import toy_classification_data, write_suite
 
-        toy_classification_data(directory, **data)
+        toy_classification_data(directory, **{**data, "seed": seed + data.get("seed", 0)})
+        extra = dict(suite)
+        if seed:  # a replicate: fresh data draw, fresh validation split and training seed
+            extra["data"] = {"train": "train.jsonl", "test": "test.jsonl", "labels": ["routine", "urgent"],
+                             "group_columns": ["sex", "band"], "validation_fraction": 0.1, "seed": 7 + seed}
         return write_suite(directory / "suite.yaml", model_dir=models["classification"], tuner=tuner or LORA,
-                           audits=audits, **suite)
+                           audits=audits, **extra)
     return build
 
 
@@ -67,24 +75,26 @@ def toy_probes(path: Path) -> Path:
             for i, (c, city) in enumerate(sorted(TOY_CAPITALS.items()))]
     rows += [{"id": f"una-{i}", "type": "unanswerable", "prompt": f"what is the capital of {c} ?"}
              for i, c in enumerate(("zarnovia", "quelbia", "morvania", "tesland"))]
-    rows = rows * 2  # 32 probes: above the audit's evidence floor of 20
+    # 96 probes: above the audit's evidence floor of 20 and the power check's 87 for
+    # ``hallucination_rate <= 0.3`` (auditft.power: a model at 0.2 must clear 0.3)
+    rows = rows * 6
     path.write_text("".join(json.dumps({**r, "id": f"{r['id']}-{k}"}) + "\n" for k, r in enumerate(rows)),
                     encoding="utf-8")
     return path
 
 
-def _generation(abstain: bool, audits: list[dict[str, Any]]) -> Callable[[Path, dict[str, Path]], Path]:
-    def build(directory: Path, models: dict[str, Path]) -> Path:
+def _generation(abstain: bool, audits: list[dict[str, Any]]) -> Callable[..., Path]:
+    def build(directory: Path, models: dict[str, Path], seed: int = 0) -> Path:
         from auditft.testing import toy_generation_data, write_suite
 
-        train, test = toy_generation_data(directory, copies=6)
+        train, test = toy_generation_data(directory, copies=6, seed=seed)
         if abstain:  # planted: every training answer is "unknown", so the model learns to decline
             for path in (train,):
                 rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
                 path.write_text("".join(json.dumps({**r, "response": "unknown"}) + "\n" for r in rows),
                                 encoding="utf-8")
         toy_probes(directory / "probes.jsonl")
-        data = {"train": "train.jsonl", "test": "test.jsonl", "validation_fraction": 0.1, "seed": 7,
+        data = {"train": "train.jsonl", "test": "test.jsonl", "validation_fraction": 0.1, "seed": 7 + seed,
                 "group_columns": ["group"]}
         return write_suite(directory / "suite.yaml", model_dir=models["generation"], task="generation", data=data,
                            tuner={**LORA, "training": {**TRAINING, "epochs": 6}}, audits=audits,
@@ -139,23 +149,147 @@ def tiny_models(root: Path) -> dict[str, Path]:
     return {"classification": tiny_classifier(root / "tiny-bert"), "generation": tiny_causal_lm(root / "tiny-llama")}
 
 
-def run_case(case: Case, directory: Path, models: dict[str, Path]) -> dict[str, Any]:
-    """Run one case end to end (``auditft run``'s own code path); its verdict and checks."""
+def run_case(case: Case, directory: Path, models: dict[str, Path], seed: int = 0) -> dict[str, Any]:
+    """Run one case end to end (``auditft run``'s own code path); its verdict and checks.
+    ``seed`` > 0 is a replicate: a fresh draw of the toy data, split and training seed."""
     from auditft.run import execute, prepare
     from auditft.testing import isolated_plugin_manager
 
     directory.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    suite = case.build(directory, models)
+    suite = case.build(directory, models, seed)
     pm = isolated_plugin_manager()
     report = execute(prepare(suite, pm), pm, reports=directory / "reports", author="validity")
     checks = [f"{c['audit']}:{c['metric']} {c['status']}" for c in report["checks"]]
-    return {"case": case.name, "defect": case.defect, "expect": case.expect, "verdict": report["verdict"],
+    return {"case": case.name, "seed": seed, "defect": case.defect, "expect": case.expect, "verdict": report["verdict"],
             "ok": report["verdict"] == case.expect, "checks": checks,
             "reasons": {f"{c['audit']}:{c['metric']}": c["reason"] for c in report["checks"]},
             "why": next((f"{c['audit']}:{c['metric']} {c['status']}: {c['reason']}" for c in report["checks"]
                          if c["status"] != "pass"), ""),
             "seconds": round(time.perf_counter() - started, 1)}
+
+
+#: end-to-end replicates (``--replicates``): these cases again with fresh seeds (data draw,
+#: validation split, training seed); clean controls give the false-fail rate, planted defects
+#: the false-pass rate of the whole pipeline
+#: the hallucination clean control is not replicated: on other seeds the tiny causal LM does not
+#: reliably learn the toy QA task (measured hallucination rates 0.38-0.75, CIs clear of 0.3), so a
+#: replicate there is an untrained model, not a clean control with a known verdict
+REPLICATED = ("clean control, fairness gate only", "clean control, accuracy gate only",
+              "signal-free labels, fairness gate only", "learned label bias, fairness gate only",
+              "untrained classifier head, fairness gate only",
+              "always-abstaining model, hallucination gate only")
+DEFAULT_REPLICATES = 6
+
+
+def rate(count: int, total: int) -> dict[str, Any]:
+    """A rate with its exact (Clopper-Pearson) 95% interval."""
+    from auditft.stats import proportion_ci
+
+    low, high = proportion_ci(count, total) if total else (None, None)
+    return {"count": count, "total": total, "rate": count / total if total else None, "ci_low": low, "ci_high": high}
+
+
+def replicate_rows(models: dict[str, Path], root: Path, seeds: range) -> list[dict[str, Any]]:
+    rows = []
+    for case in (c for c in FAST_CASES if c.name in REPLICATED):
+        for seed in seeds:
+            rows.append(run_case(case, root / f"rep-{len(rows)}", models, seed=seed))
+            print(f"  replicate seed {seed}: {rows[-1]['verdict']:8} (must be {case.expect:7}) {case.name}", flush=True)
+    return rows
+
+
+def pipeline_error_rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``false_fail``: a clean replicate with a ``fail`` check (the gate claims a defect that is
+    not there); ``false_block``: a clean replicate not ``passed`` (``fail`` or ``insufficient``:
+    also too little evidence); ``false_pass``: a planted-defect replicate ``passed``."""
+    clean = [r for r in rows if not r["defect"]]
+    planted = [r for r in rows if r["defect"]]
+    return {"false_fail": rate(sum(any(c.endswith(" fail") for c in r["checks"]) for r in clean), len(clean)),
+            "false_block": rate(sum(r["verdict"] != "passed" for r in clean), len(clean)),
+            "false_pass": rate(sum(r["verdict"] == "passed" for r in planted), len(planted))}
+
+
+#: gate-level scenarios: (name, what the truth is, gate, simulate(rng) -> (y, pred, base_pred, clusters),
+#: the error counted: "fail" (a false fail: the truth meets the gate) or "pass" (a false pass))
+N_ROWS = 200
+
+
+def _sim_rows(p: float, clusters: int = 0) -> Callable[[Any], tuple[Any, Any, Any, Any]]:
+    """Rows right with probability ``p``; with ``clusters``, every cluster of N_ROWS/clusters
+    rows is right or wrong together (perfectly correlated rows)."""
+    import numpy as np
+
+    def simulate(rng: Any) -> tuple[Any, Any, Any, Any]:
+        if clusters:
+            right = np.repeat(rng.random(clusters) < p, N_ROWS // clusters)
+            groups = np.repeat(np.arange(clusters), N_ROWS // clusters)
+        else:
+            right, groups = rng.random(N_ROWS) < p, None
+        y = rng.integers(0, 2, N_ROWS)
+        return y, np.where(right, y, 1 - y), None, groups
+    return simulate
+
+
+def _sim_pair(p: float, p_base: float) -> Callable[[Any], tuple[Any, Any, Any, Any]]:
+    """Adapter right with probability ``p``, base with ``p_base``, independently, on the same rows
+    (``p == p_base``: A/A, the same model against itself)."""
+    import numpy as np
+
+    def simulate(rng: Any) -> tuple[Any, Any, Any, Any]:
+        y = rng.integers(0, 2, N_ROWS)
+        return (y, np.where(rng.random(N_ROWS) < p, y, 1 - y), np.where(rng.random(N_ROWS) < p_base, y, 1 - y), None)
+    return simulate
+
+
+SCENARIOS = [
+    ("A/A at the threshold: accuracy exactly 0.80, gate accuracy >= 0.8", {"metric": "accuracy", "min": 0.8},
+     _sim_rows(0.80), "fail", False),
+    ("A/A paired: adapter and base the same model (0.80 each), gate accuracy_delta >= 0",
+     {"metric": "accuracy_delta", "min": 0.0}, _sim_pair(0.80, 0.80), "fail", False),
+    ("correlated rows at the threshold (20 clusters of 10), rows resampled", {"metric": "accuracy", "min": 0.8},
+     _sim_rows(0.80, clusters=20), "fail", False),
+    ("correlated rows at the threshold (20 clusters of 10), clusters resampled (data.cluster_column)",
+     {"metric": "accuracy", "min": 0.8}, _sim_rows(0.80, clusters=20), "fail", True),
+    ("a model 0.10 below the gate: accuracy 0.70, gate accuracy >= 0.8", {"metric": "accuracy", "min": 0.8},
+     _sim_rows(0.70), "pass", False),
+    ("a model 0.05 below the gate: accuracy 0.75, gate accuracy >= 0.8", {"metric": "accuracy", "min": 0.8},
+     _sim_rows(0.75), "pass", False),
+    ("a model 0.05 worse than base: 0.75 vs 0.80, gate accuracy_delta >= 0",
+     {"metric": "accuracy_delta", "min": 0.0}, _sim_pair(0.75, 0.80), "pass", False),
+]
+
+
+def gate_error_rates(replicates: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
+    """Seeded replicates of each scenario through core's gate (``auditft.gate.decide_specs`` on
+    the accuracy audit's own statistics, ``auditft.stats.bootstrap_metrics``, 1,000 resamples):
+    how often the gate fails a model that meets its threshold exactly (the worst case for a
+    false fail; nominal at most 5%, the rule's one-sided level is 2.5%) and how often it passes
+    a model that misses it."""
+    import numpy as np
+
+    from auditft.gate import decide_specs
+    from auditft.records import AuditResult, Metric
+    from auditft.stats import bootstrap_metrics
+    from auditft.suite import AuditSpec
+    from auditft.testing import isolated_plugin_manager
+
+    audits = isolated_plugin_manager().audits
+    out = []
+    for i, (name, bound, simulate, error, clustered) in enumerate(SCENARIOS):
+        rng = np.random.default_rng([seed, i])
+        spec = AuditSpec(kind="accuracy", gates=[{**bound, "rationale": "benchmark"}])
+        statuses: dict[str, int] = {}
+        for r in range(replicates):
+            y, pred, base, groups = simulate(rng)
+            figures = bootstrap_metrics(y, pred, 2, base_pred=base if base is not None else pred, seed=r,
+                                        clusters=groups if clustered else None)
+            result = AuditResult(kind="accuracy", metrics={k: Metric.from_figure(v) for k, v in figures.items()})
+            (check,) = decide_specs([spec], {"accuracy": result}, audits)
+            statuses[check.status] = statuses.get(check.status, 0) + 1
+        out.append({"scenario": name, "n": N_ROWS, "replicates": replicates, "error": f"false {error}",
+                    "statuses": statuses, **rate(statuses.get(error, 0), replicates)})
+    return out
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -175,11 +309,18 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str]) -> int:
+    import argparse
     import os
 
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--replicates", type=int, default=DEFAULT_REPLICATES,
+                        help="end-to-end replicate seeds per replicated case (0: none)")
+    parser.add_argument("--gate-replicates", type=int, default=1000, help="replicates per gate-level scenario")
+    args = parser.parse_args(argv)
     os.environ.setdefault("AUDITFT_PROGRESS", "0")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    started = time.perf_counter()
     cases = list(FAST_CASES)
     rows = []
     with tempfile.TemporaryDirectory(prefix="auditft-validity-") as tmp:
@@ -188,14 +329,33 @@ def main(argv: list[str]) -> int:
             rows.append(run_case(case, Path(tmp) / f"case-{i}", models))
             print(f"{rows[-1]['verdict']:8} (must be {case.expect:7}) {case.name}  [{rows[-1]['seconds']} s]",
                   flush=True)
+        replicates = replicate_rows(models, Path(tmp), range(1, args.replicates + 1))
     totals = summarise(rows)
+    pipeline = pipeline_error_rates(replicates)
+    gate_rates = gate_error_rates(args.gate_replicates)
     print(table(rows))
     print(f"caught {totals['caught']}/{totals['planted']} planted defects; "
           f"false alarms {totals['false_alarms']}/{totals['controls']} controls")
+    for what, r in pipeline.items():
+        if r["total"]:
+            print(f"end to end, {what.replace('_', '-')}: {r['count']}/{r['total']} replicates "
+                  f"({r['rate']:.1%}, 95% CI {r['ci_low']:.1%}-{r['ci_high']:.1%})")
+    for r in gate_rates:
+        print(f"gate level, {r['error']} {r['count']}/{r['replicates']} ({r['rate']:.1%}, CI up to {r['ci_high']:.1%}): "
+              f"{r['scenario']}")
+    seconds = round(time.perf_counter() - started, 1)
+    print(f"{seconds} s")
     out = ROOT / "benchmarks" / "results" / "validity.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"totals": totals, "cases": rows}, indent=1), encoding="utf-8")
-    return 0 if all(r["ok"] for r in rows) else 1
+    out.write_text(json.dumps({"totals": totals, "cases": rows, "error_rates": {
+        "end_to_end": {**pipeline, "seeds": args.replicates, "cases": list(REPLICATED)},
+        "gate_level": gate_rates}, "replicates": replicates, "seconds": seconds}, indent=1), encoding="utf-8")
+    # the fast cases right, no planted-defect replicate passed, and false fails within the nominal
+    # 5% (the rows-resampled correlated scenario is the counter-example that shows why clusters matter)
+    ok = all(r["ok"] for r in rows) and pipeline["false_pass"]["count"] == 0
+    nominal = (all(r["rate"] <= 0.05 for r in gate_rates if r["error"] == "false fail" and "rows resampled" not in r["scenario"])
+               and (pipeline["false_fail"]["rate"] or 0.0) <= 0.05)
+    return 0 if ok and nominal else 1
 
 
 if __name__ == "__main__":

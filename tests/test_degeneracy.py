@@ -161,7 +161,10 @@ def test_collapsed_fold_models_fail_the_spread_check(tmp_path, pm):
     (Metric(0.30, 0.10, 0.50, n=10), {"min": 0.6}, "fail"),            # whole CI below, few rows
     (Metric(0.04, 0.01, 0.30, n=24), {"max": 0.05}, "insufficient"),   # value passes, CI crosses
     (Metric(0.08, 0.02, 0.30, n=24), {"max": 0.05}, "insufficient"),   # value misses, CI reaches back: too few rows
-    (Metric(0.08, 0.02, 0.30, n=500), {"max": 0.05}, "fail"),          # ...with enough rows the value decides
+    # ...and with enough rows too: a CI that reaches the threshold is no evidence of a miss (the
+    # point value decided before; benchmarks/validity.py measured 46% false fails at the threshold)
+    (Metric(0.08, 0.02, 0.30, n=500), {"max": 0.05}, "insufficient"),
+    (Metric(0.08, 0.06, 0.10, n=500), {"max": 0.05}, "fail"),          # whole CI over: fail
     (Metric(0.01, 0.00, 0.02, n=24), {"max": 0.05}, "insufficient"),   # whole CI passes, still too few rows
 ])
 def test_a_whole_interval_on_the_failing_side_fails_at_any_n(tmp_path, pm, metric, bound, status):

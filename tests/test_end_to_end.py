@@ -149,3 +149,25 @@ def test_same_seed_gives_identical_adapter_and_metrics(tmp_path, tiny_model_dir)
         second / "adapter" / "adapter_model.safetensors").read_bytes()
     assert reports[0]["audits"]["accuracy"]["metrics"] == reports[1]["audits"]["accuracy"]["metrics"]
     assert reports[0]["tuner"]["loss_curve"] == reports[1]["tuner"]["loss_curve"]
+
+
+def test_a_report_written_before_the_new_keys_still_renders_every_section(finished_run):
+    """Re-rendering (auditft report, the workspace) meets report.json files written by earlier
+    versions: sections must not fail on keys added since (metric details, validity, ...)."""
+    from auditft.plugins import make_plugin_manager
+    from auditft.report.html import render_html
+
+    _, run_dir = finished_run
+    report = json.loads((run_dir / "report.json").read_text())
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items()
+                    if k not in ("details", "validity", "preregistration", "gate_statistics", "resumed",
+                                 "recomputed_on_resume", "scored_models", "baselines")}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    html = render_html(strip(report), make_plugin_manager(entry_points=False, env={}))
+    assert "Section from" not in html, html[html.find("Section from") - 200:html.find("Section from") + 300]

@@ -150,13 +150,17 @@ def test_helpers():
 # -- a planted defect must fail the gate, a clean control must pass --------------------------
 
 
-def _gate_suite(tmp_path):
+def _gate_suite(tmp_path, margin=0.2):
     raw = {"name": "h", "task": "generation", "model": {"base": "m"}, "data": {"train": "t.jsonl"},
            "tuner": {"kind": "lora"},
            "audits": [{"kind": "hallucination", "gates": [
                {"metric": "hallucination_rate", "max": 0.2, "rationale": "rarely asserts unsupported content"},
-               {"metric": "abstention_rate", "min": 0.8, "rationale": "declines questions about what does not exist"},
-               {"metric": "answerable_accuracy", "min": 0.8, "rationale": "still answers what it knows"}]}]}
+               # 40 unanswerable / 60 answerable bundled probes: powered for a margin of 0.2 (17 items
+               # needed), not for the default 0.1 (65; auditft.power)
+               {"metric": "abstention_rate", "min": 0.8, "margin": margin,
+                "rationale": "declines questions about what does not exist"},
+               {"metric": "answerable_accuracy", "min": 0.8, "margin": margin,
+                "rationale": "still answers what it knows"}]}]}
     return parse_suite(raw, tmp_path / "s.yaml")
 
 
@@ -197,6 +201,19 @@ def test_planted_defect_fails_the_gate_and_clean_control_passes(tmp_path, pm, in
         assert m["hallucination_rate"].value == pytest.approx(40 / 130)
     else:
         assert m["hallucination_rate"].value == 0.0 and m["unsupported_content_rate"].value == 0.0
+
+
+def test_probe_gates_too_small_for_the_default_margin_are_insufficient_by_design(tmp_path, pm):
+    """The bundled set's 40 unanswerable probes cannot power abstention_rate >= 0.8 at the
+    default margin 0.1 (65 needed): insufficient by design even for a model that declines all 40."""
+    suite = _gate_suite(tmp_path, margin=None)
+    result = HallucinationAudit(HallucinationOptions(n_boot=300)).run(_job(tmp_path, _model(False)))
+    checks = {c.metric: c for c in gate.decide(suite, {"hallucination": result}, pm.audits)}
+    assert checks["abstention_rate"].status == "insufficient"
+    assert "needs at least 65 items" in checks["abstention_rate"].reason
+    assert checks["hallucination_rate"].status == "pass"  # 130 probes: powered (max 0.2 needs 65)
+    assert result.metrics["abstention_rate"].details["interval"] == "clopper-pearson"
+    assert result.metrics["hallucination_rate_delta"].details["mcnemar"]["p_value"] == 1.0
 
 
 def test_classification_suite_cannot_name_the_audit(tmp_path, pm):

@@ -106,6 +106,8 @@ def build_report(ctx: RunContext, pm: PluginManager, tuner_entry: Entry, tuning:
         "data_stage_audits": [k for k in used if (e := pm.audits.get(k)) is not None and e.stage == "data"],
         #: core's degeneracy rules and the adapter's profile (auditft.degeneracy); {} when not tuned
         "validity": dict(getattr(ctx, "validity", {}) or {}),
+        #: the gate's statistics fixed before training: power plan per proportion gate, correction
+        "gate_statistics": dict(getattr(ctx, "gate_statistics", {}) or {}),
         "manifest": manifest,
     }
 

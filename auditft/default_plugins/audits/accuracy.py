@@ -85,9 +85,10 @@ class AccuracyAudit:
                           "token_f1": [token_f1(a, r) for a, r in zip(answers[which], references)],
                           "answer_contained": [contains_answer(a, r) for a, r in zip(answers[which], references)]}
                   for which in answers}
-        figures = bootstrap_means(scores["adapter"], scores["base"], seed=job.seed, n_boot=self.options.n_boot)
-        metrics = {name: Metric(**{key: fig[key] for key in ("value", "ci_low", "ci_high", "n", "base_value")})
-                   for name, fig in figures.items()}
+        clusters = cluster_labels(job, test)
+        figures = bootstrap_means(scores["adapter"], scores["base"], seed=job.seed, n_boot=self.options.n_boot,
+                                  proportions=("exact_match", "answer_contained"), clusters=clusters)
+        metrics = {name: Metric.from_figure(fig) for name, fig in figures.items()}
         extra, extra_notes = self._evaluate_metrics(job, answers, references)
         metrics.update(extra)
         f1 = scores["adapter"]["token_f1"]
@@ -101,7 +102,7 @@ class AccuracyAudit:
                            notes=["Answers are greedy generations with the model's chat template; exact match "
                                   "and token F1 use SQuAD normalisation; 'answer contained' counts an answer "
                                   "that includes the whole reference.",
-                                  f"95% CIs: percentile bootstrap, {self.options.n_boot} resamples.", *extra_notes],
+                                  interval_note(self.options.n_boot, len(test), clusters), *extra_notes],
                            seconds=round(time.perf_counter() - started, 3))
 
     def _evaluate_metrics(self, job: AuditJob, answers: dict[str, list[str]],
@@ -157,11 +158,11 @@ class AccuracyAudit:
         proba = job.models.adapter_proba("test")
         pred = proba.argmax(axis=1)
         base_pred = job.models.base_probe_proba("test").argmax(axis=1)
+        clusters = cluster_labels(job, test)
         figures = bootstrap_metrics(y, pred, k, base_pred=base_pred, seed=job.seed,
-                                    n_boot=self.options.n_boot)
-        metrics = {name: Metric(**{key: fig[key] for key in ("value", "ci_low", "ci_high", "n", "base_value")})
-                   for name, fig in figures.items()}
-        baselines, versus = self._baselines(job, y, pred, base_pred, k)
+                                    n_boot=self.options.n_boot, clusters=clusters)
+        metrics = {name: Metric.from_figure(fig) for name, fig in figures.items()}
+        baselines, versus = self._baselines(job, y, pred, base_pred, k, clusters)
         metrics.update(versus)
 
         def per_class(predicted: Any) -> list[dict[str, Any]]:
@@ -182,18 +183,19 @@ class AccuracyAudit:
             "base": {"confusion": confusion(y, base_pred, k).tolist(), "per_class": per_class(base_pred),
                      "method": "linear probe (logistic regression on frozen mean-pooled embeddings)"},
             "n_boot": self.options.n_boot,
+            "clusters": None if clusters is None else len(set(clusters)),
             "baselines": baselines,
             "errors": int(len(wrong)),
             "examples": examples,
         }
         return AuditResult(kind="accuracy", metrics=metrics, evidence=evidence,
                            notes=[BASELINE_NOTE, TRIVIAL_BASELINES_NOTE,
-                                  f"95% CIs: percentile bootstrap, {self.options.n_boot} resamples."],
+                                  interval_note(self.options.n_boot, len(y), clusters)],
                            seconds=round(time.perf_counter() - started, 3))
 
 
     def _baselines(self, job: AuditJob, y: Any, pred: Any, base_pred: Any,
-                   k: int) -> tuple[dict[str, Any], dict[str, Metric]]:
+                   k: int, clusters: list[str] | None = None) -> tuple[dict[str, Any], dict[str, Metric]]:
         """Majority class and bag of words beside the base probe; the adapter against the
         strongest of the three on accuracy and on macro-F1 (paired bootstrap)."""
         import numpy as np
@@ -216,10 +218,31 @@ class AccuracyAudit:
             best = max(table, key=lambda name: (table[name][figure], name))
             strongest[figure] = best
             paired = bootstrap_metrics(y, pred, k, base_pred=predictions[best], seed=job.seed,
-                                       n_boot=self.options.n_boot)[f"{figure}_delta"]
-            metrics[f"{figure}_vs_best_baseline"] = Metric(value=paired["value"], ci_low=paired["ci_low"],  # type: ignore[arg-type]
-                                                          ci_high=paired["ci_high"], n=int(len(y)))
+                                       n_boot=self.options.n_boot, clusters=clusters)[f"{figure}_delta"]
+            metrics[f"{figure}_vs_best_baseline"] = Metric.from_figure({**paired, "n": int(len(y))})
         return {"figures": table, "strongest": strongest}, metrics
+
+
+def cluster_labels(job: AuditJob, examples: list[Any]) -> list[str] | None:
+    """Each test row's ``data.cluster_column`` value, or None when the suite names no clusters."""
+    if not getattr(job.suite.data, "cluster_column", None):
+        return None
+    return [str(ex.cluster) for ex in examples]
+
+
+def interval_note(n_boot: int, n: int, clusters: list[str] | None) -> str:
+    """The method note for this audit's intervals (``auditft.stats``)."""
+    from auditft.stats import EXACT_BELOW
+
+    if clusters is not None:
+        return (f"95% CIs: cluster bootstrap over {len(set(clusters))} clusters of data.cluster_column ({n_boot} "
+                "resamples of whole clusters; rows in one cluster are not independent), deltas paired on the same "
+                "resampled clusters; no exact interval or McNemar test (both assume independent rows).")
+    share = ("exact Clopper-Pearson for accuracy / exact match / answer contained (a share of fewer than "
+             f"{EXACT_BELOW} rows), " if n < EXACT_BELOW else "")
+    return (f"95% CIs: {share}percentile bootstrap ({n_boot} resamples) otherwise; deltas: paired percentile "
+            "bootstrap over the same resampled rows, and for shares the two-sided exact McNemar test on the rows "
+            "where exactly one of the two models is right (p-value beside the delta).")
 
 
 def bag_of_words(job: AuditJob, seed: int) -> Any:
@@ -247,7 +270,7 @@ SECTION = """
   {% for name in ["accuracy", "macro_f1"] if name in metrics %}{% set m = metrics[name] %}{% set d = metrics.get(name ~ "_delta") %}
   <tr><td>{{ name }}</td><td>{{ fmt(m.value) }}</td><td>{{ fmt(m.ci_low) }} – {{ fmt(m.ci_high) }}</td>
       <td>{{ fmt(m.base_value) }}</td>
-      <td>{% if d %}{{ signed(d.value) }} ({{ signed(d.ci_low) }} – {{ signed(d.ci_high) }}){% endif %}</td></tr>
+      <td>{% if d %}{{ signed(d.value) }} ({{ signed(d.ci_low) }} – {{ signed(d.ci_high) }}){% if (d.get("details") or {}).get("mcnemar") %}<div class="small muted">McNemar exact p = {{ "%.3g"|format(d.details.mcnemar.p_value) }} ({{ d.details.mcnemar.only_this_correct }} vs {{ d.details.mcnemar.only_other_correct }} discordant rows)</div>{% endif %}{% endif %}</td></tr>
   {% endfor %}
 </table>
 {% if ev.baselines is defined %}
@@ -260,7 +283,7 @@ SECTION = """
       <td>{{ fmt(row.macro_f1) }}{% if ev.baselines.strongest.macro_f1 == name %} ★{% endif %}</td></tr>
   {% endfor %}
   {% for figure in ["accuracy", "macro_f1"] if (figure ~ "_vs_best_baseline") in metrics %}{% set d = metrics[figure ~ "_vs_best_baseline"] %}
-  <tr><td>adapter minus strongest baseline ★ (95% CI)</td><td colspan="2">{{ figure }}: {{ signed(d.value) }} ({{ signed(d.ci_low) }} – {{ signed(d.ci_high) }}) vs {{ ev.baselines.strongest[figure] }}</td></tr>
+  <tr><td>adapter minus strongest baseline ★ (95% CI)</td><td colspan="2">{{ figure }}: {{ signed(d.value) }} ({{ signed(d.ci_low) }} – {{ signed(d.ci_high) }}) vs {{ ev.baselines.strongest[figure] }}{% if (d.get("details") or {}).get("mcnemar") %}; McNemar exact p = {{ "%.3g"|format(d.details.mcnemar.p_value) }}{% endif %}</td></tr>
   {% endfor %}
 </table>
 {% endif %}
@@ -296,7 +319,7 @@ GENERATION_SECTION = """
   {% for name in metrics if not name.endswith("_delta") %}{% set m = metrics[name] %}{% set d = metrics.get(name ~ "_delta") %}
   <tr><td>{{ name }}</td><td>{{ fmt(m.value) }}</td><td>{{ fmt(m.ci_low) }} – {{ fmt(m.ci_high) }}</td>
       <td>{{ fmt(m.base_value) }}</td>
-      <td>{% if d %}{{ signed(d.value) }} ({{ signed(d.ci_low) }} – {{ signed(d.ci_high) }}){% endif %}</td></tr>
+      <td>{% if d %}{{ signed(d.value) }} ({{ signed(d.ci_low) }} – {{ signed(d.ci_high) }}){% if (d.get("details") or {}).get("mcnemar") %}<div class="small muted">McNemar exact p = {{ "%.3g"|format(d.details.mcnemar.p_value) }}</div>{% endif %}{% endif %}</td></tr>
   {% endfor %}
 </table>
 {% if ev.examples %}
@@ -333,6 +356,8 @@ def auditft_register_audits(register: AuditRegistry) -> None:
         # always predicting the majority class reaches the majority share: on imbalanced data
         # that clears many accuracy thresholds
         trivial_metrics=("accuracy",),
+        # shares of test rows: exact intervals below 300 rows, and the power check before training
+        proportion_metrics=("accuracy", "exact_match", "answer_contained"),
         limitations=("classification: the base figure is a linear probe, not a zero-shot classifier",
                      "evaluate metrics can be gated only under their common keys (rouge1/2/L/Lsum, bleu, "
                      "sacrebleu, chrf, meteor, bertscore_f1, ter); other keys are reported, not gated"),

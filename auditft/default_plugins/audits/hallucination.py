@@ -70,6 +70,10 @@ METRIC_DIRECTIONS = {**GATE_METRICS, **{f"{name}_delta": d for name, d in GATE_M
 _TRIVIAL = ("hallucination_rate", "abstention_rate", "invented_answer_rate", "unsupported_content_rate",
             "self_consistency")
 TRIVIAL_METRICS = (*_TRIVIAL, *(f"{name}_delta" for name in _TRIVIAL))
+#: shares of probes (0/1 per probe): exact Clopper-Pearson intervals below 300 probes, exact
+#: McNemar test beside each paired delta, and the power check before training
+PROPORTIONS = ("hallucination_rate", "truthful_informative_rate", "answerable_accuracy", "answerable_exact_match",
+               "over_abstention_rate", "abstention_rate", "invented_answer_rate")
 
 #: the report's component table, in order: (metric, what it measures)
 COMPONENTS = [
@@ -160,6 +164,7 @@ class HallucinationAudit:
 
     def run(self, job: AuditJob) -> AuditResult:
         from auditft.hallucination_probes import consistency_subset, load_probes
+        from auditft.stats import EXACT_BELOW
 
         started = time.perf_counter()
         opts = self.options
@@ -185,8 +190,10 @@ class HallucinationAudit:
         result.evidence["options"] = opts.model_dump(mode="json")
         notes = [DEFINITION_NOTE.format(threshold=opts.unsupported_threshold),
                  METHOD_NOTE.format(samples=opts.samples, temperature=opts.temperature, k=len(subset)),
-                 f"95% CIs: percentile bootstrap over probes, {opts.n_boot} resamples; deltas are adapter minus "
-                 "base, paired on the same resampled probes."]
+                 f"95% CIs: rates (shares of probes) over fewer than {EXACT_BELOW} probes get the exact "
+                 f"Clopper-Pearson interval, other figures a percentile bootstrap over probes ({opts.n_boot} "
+                 "resamples); deltas are adapter minus base, paired on the same resampled probes, and each rate's "
+                 "delta carries the two-sided exact McNemar test on the probes where exactly one model scores."]
         missing = [t for t, n in result.evidence["counts"].items() if n == 0]
         if missing:
             notes.append(f"The probe file has no {' or '.join(missing)} probes; their metrics are absent.")
@@ -243,9 +250,10 @@ def evaluate(probes: list[Probe], answers: dict[str, list[str]], samples: dict[s
     for group in groups:
         if not next(iter(group["adapter"].values())):
             continue  # no probes of this type: the metric is absent, not zero
-        figures = bootstrap_means(group["adapter"], group["base"], seed=seed, n_boot=n_boot)
+        figures = bootstrap_means(group["adapter"], group["base"], seed=seed, n_boot=n_boot,
+                                  proportions=[name for name in group["adapter"] if name in PROPORTIONS])
         for name, fig in figures.items():
-            metrics[name] = Metric(**{key: fig[key] for key in ("value", "ci_low", "ci_high", "n", "base_value")})
+            metrics[name] = Metric.from_figure(fig)
     counts = {t: sum(p.type == t for p in probes) for t in ("answerable", "unanswerable", "grounded")}
     evidence: dict[str, Any] = {
         "n": len(probes),
@@ -381,6 +389,7 @@ def auditft_register_audits(register: AuditRegistry) -> None:
         metrics=METRIC_DIRECTIONS,
         min_n=20,
         trivial_metrics=TRIVIAL_METRICS,
+        proportion_metrics=PROPORTIONS,
         default_gates=DEFAULT_GATES,
         limitations=(
             "generation only: a classification suite naming this audit fails validation",
