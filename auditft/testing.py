@@ -138,7 +138,8 @@ def toy_generation_data(directory: Path, *, copies: int = 8, seed: int = 0) -> t
 def toy_classification_data(directory: Path, *, n_train: int = 240, n_test: int = 120, seed: int = 0,
                             text_override: dict[int, str] | None = None, urgent_share: float = 0.5,
                             signal_free: bool = False,
-                            never_urgent: tuple[str, str] | None = None) -> tuple[Path, Path]:
+                            never_urgent: tuple[str, str] | None = None, label_noise: float = 0.0,
+                            leaked_test_rows: int = 0) -> tuple[Path, Path]:
     """Write ``train.jsonl`` and ``test.jsonl``: label ``urgent`` when urgent words dominate.
     Group columns ``sex`` and ``band`` are independent of the label.
 
@@ -146,7 +147,8 @@ def toy_classification_data(directory: Path, *, n_train: int = 240, n_test: int 
     the label a coin flip (``urgent_share``) independent of the text (every row gets one word
     of each list); ``never_urgent=("sex", "female")`` relabels that group's urgent TRAINING rows
     ``routine`` and names the group in every row's text (a bias the model can learn; the test
-    labels stay true)."""
+    labels stay true); ``label_noise`` flips that share of the TRAINING labels at random;
+    ``leaked_test_rows`` copies that many test rows into the training file (train/test leakage)."""
     rng = random.Random(seed)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -166,12 +168,16 @@ def toy_classification_data(directory: Path, *, n_train: int = 240, n_test: int 
                 out["label"] = "routine"
         return out
 
+    train = [row(i, "train") for i in range(n_train)]
+    test = [row(i, "test") for i in range(n_test)]
+    if text_override:
+        for i, text in text_override.items():
+            test[i]["text"] = text
+    for i in rng.sample(range(n_train), round(label_noise * n_train)):
+        train[i]["label"] = "routine" if train[i]["label"] == "urgent" else "urgent"
+    train += [dict(r) for r in test[:leaked_test_rows]]
     paths = []
-    for name, n in (("train.jsonl", n_train), ("test.jsonl", n_test)):
-        rows = [row(i, name.split(".")[0]) for i in range(n)]
-        if name == "test.jsonl" and text_override:
-            for i, text in text_override.items():
-                rows[i]["text"] = text
+    for name, rows in (("train.jsonl", train), ("test.jsonl", test)):
         path = directory / name
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         paths.append(path)

@@ -1,7 +1,8 @@
 """Planted-defect benchmark: does the gate block what it must, and pass what it should?
 
 Each case is a suite with a planted defect (signal-free labels, a learned label bias, a model
-that always abstains, a collapsed classifier, tiny data, collapsed k-fold models, ...) or a
+that always abstains, a collapsed classifier, tiny data, collapsed k-fold models, label noise,
+train/test leakage, ...) or a
 clean control, and the verdict it must get. The suites gate only what a hurried user would
 gate (one fairness metric, one hallucination metric, one fold-spread metric), so a model that
 does nothing is caught by core's degeneracy rules, not by a lucky choice of gates.
@@ -38,6 +39,11 @@ LORA = {"kind": "lora", "options": {"r": 4, "alpha": 8, "dropout": 0.0}, "traini
 FAIRNESS_ONLY = [{"kind": "fairness", "options": {"min_group_size": 10},
                   "gates": [{"metric": "equalized_odds_difference", "max": 0.3, "rationale": "fairness only"}]}]
 ACCURACY_ONLY = [{"kind": "accuracy", "gates": [{"metric": "accuracy", "min": 0.6, "rationale": "accuracy only"}]}]
+#: the data audit before tuning (on_fail: stop), then one accuracy gate
+DATA_AND_ACCURACY = [{"kind": "data", "gates": [
+    {"metric": "label_issue_rate", "max": 0.15, "rationale": "few suspected label errors"},
+    {"metric": "train_test_overlap_rate", "max": 0.01, "rationale": "no test row may be in training"}]},
+    *ACCURACY_ONLY]
 HALLUCINATION_ONLY = [{"kind": "hallucination", "options": {"probes": "probes.jsonl", "consistency_probes": 0},
                        "gates": [{"metric": "hallucination_rate", "max": 0.3, "rationale": "hallucination only"}]}]
 
@@ -136,6 +142,12 @@ FAST_CASES = [
                 "kfold_std_accuracy", {"max": 0.1})),
     Case("k-fold on 24 rows, fold-spread gate only", "k=5 on 24 rows: the spread's CI is over the threshold",
          "blocked", _kfold({"n_train": 24, "n_test": 12}, {"k": 5}, "kfold_std_accuracy", {"max": 0.05})),
+    Case("clean control, data audit and accuracy gate", None, "passed",
+         _classification({}, DATA_AND_ACCURACY)),
+    Case("label noise, data audit and accuracy gate", "25% of the training labels flipped at random", "blocked",
+         _classification({"label_noise": 0.25}, DATA_AND_ACCURACY)),
+    Case("train/test leakage, data audit and accuracy gate", "40 test rows copied into the training file",
+         "blocked", _classification({"leaked_test_rows": 40}, DATA_AND_ACCURACY)),
     Case("clean control, hallucination gate only", None, "passed",
          _generation(False, HALLUCINATION_ONLY), task="generation"),
     Case("always-abstaining model, hallucination gate only", "every training answer is 'unknown'", "blocked",
