@@ -118,13 +118,15 @@ def decide_specs(specs: list[Any], results: dict[str, AuditResult], audits: Audi
 
 def _degenerate_models(result: AuditResult, subject: Profile | None) -> list[str]:
     """Why the models behind ``result`` are degenerate: every model the audit scored except the
-    base model (base figures are comparisons), or, when core saw it score none (it reached its
-    model some other way), the adapter (``subject``)."""
+    base model (base figures are comparisons), plus the adapter as core profiled it on the test
+    split (``subject``) when the audit measured the adapter or core saw it score nothing. An
+    adapter that abstains on 81% of an audit's probes can pass that audit's own 95% rule and
+    still be degenerate on the test split: its trivially satisfied metrics then fail too."""
     from auditft.degeneracy import Profile
 
     scored = [p for p in (Profile.from_dict(d) for d in result.scored_models) if not p.is_base]
-    if not scored and subject is not None:
-        scored = [subject]
+    if subject is not None and (not scored or any(p.model == "adapter" for p in scored)):
+        scored.append(subject)
     reasons: list[str] = []
     for profile in scored:
         if profile.degenerate and profile.summary() not in reasons:

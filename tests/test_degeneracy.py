@@ -302,3 +302,23 @@ def test_accuracy_reports_trivial_baselines_and_the_delta_against_the_strongest(
     sections = __import__("auditft.default_plugins.audits.accuracy", fromlist=["x"]).auditft_report_sections(
         {"task": "classification", "audits": {"accuracy": result.to_dict()}})
     assert "Against trivial baselines" in sections[0].html and "bag of words" in sections[0].html
+
+
+def test_a_trivial_metric_fails_when_the_adapter_is_degenerate_on_the_test_split():
+    """The audit's own scored adapter looked fine on its probes (81% abstention, under the 95%
+    rule) but core found the adapter degenerate on the test split: the hallucination_rate
+    check, trivially satisfied by abstaining, must not pass (seen on SmolLM2 with a prompt
+    that always says "I don't know")."""
+    from auditft import gate
+    from auditft.degeneracy import Profile
+    from auditft.records import AuditResult, Metric
+
+    fine = {"model": "adapter", "task": "generation", "split": "prompts", "n": 130, "degenerate": False,
+            "reasons": [], "figures": {}}
+    subject = Profile.from_dict({**fine, "split": "test", "n": 60, "degenerate": True,
+                                 "reasons": ["the adapter gives the same answer ('i dont know') to 97% of 60 prompts"]})
+    result = AuditResult(kind="hallucination", metrics={"hallucination_rate": Metric(0.008, 0.0, 0.04, n=130)},
+                         scored_models=(fine,))
+    assert gate._degenerate_models(result, subject) == [subject.summary()]
+    folds = AuditResult(kind="kfold", metrics={}, scored_models=({**fine, "model": "fold 1 adapter"},))
+    assert gate._degenerate_models(folds, subject) == []  # fold models are judged on their own
