@@ -54,7 +54,7 @@ def _reasons(review: Any, current: dict[str, str], now: datetime) -> list[str]:
     if now < review.window_ends():
         remaining = review.window_ends() - now
         reasons.append(f"the review window ends {review.window_ends():%Y-%m-%d %H:%M:%S} UTC "
-                       f"({_human(remaining.total_seconds())} from now)")
+                       f"({human_duration(remaining.total_seconds())} from now)")
     return reasons
 
 
@@ -118,7 +118,7 @@ def _window_by_tsa(review: Any, intent: dict[str, Any]) -> str | None:
     ends = gated + timedelta(seconds=review.policy["review_window_seconds"])
     if now < ends:
         return (f"by the time-stamping authority's clock the review window ends {ends:%Y-%m-%d %H:%M:%S} UTC "
-                f"({_human((ends - now).total_seconds())} from its time {now:%Y-%m-%d %H:%M:%S})")
+                f"({human_duration((ends - now).total_seconds())} from its time {now:%Y-%m-%d %H:%M:%S})")
     return None
 
 
@@ -193,7 +193,7 @@ def _plugins() -> object:
     return make_plugin_manager()
 
 
-def _human(seconds: float) -> str:
+def human_duration(seconds: float) -> str:
     seconds = max(0, int(seconds))
     days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
     parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]

@@ -175,6 +175,7 @@ def run_context(run_dir: Path, now: datetime | None = None) -> dict[str, Any]:
     """Everything the run page shows, from the sign-off core (raises its integrity errors)."""
     from datetime import timedelta
 
+    from auditft.release import human_duration
     from auditft.report.rerender import review_info
     from auditft.rundir import ledger_for
     from auditft.signoff import bound_artefacts, check_id, ensure_intact, load_review, utcnow
@@ -196,7 +197,7 @@ def run_context(run_dir: Path, now: datetime | None = None) -> dict[str, Any]:
         "run_id": review.run_id, "report": review.report, "state": review.state(), "needs": needs,
         "unwaived": review.unwaived(), "policy": policy, "live": live, "expiries": expiries,
         "window_ends": window_ends, "window_open": remaining.total_seconds() > 0,
-        "window_left": _human(remaining.total_seconds()), "waiting_for": review.waiting_for(now),
+        "window_left": human_duration(remaining.total_seconds()), "waiting_for": review.waiting_for(now),
         "history": review_info(review, now)["events"], "artefacts": artefacts,
         "shown": shown_digest(artefacts, last_seq), "last_seq": last_seq,
         "closed": bool(review.released or review.rejections or review.pending_release),
@@ -208,8 +209,3 @@ def _parse(text: str) -> datetime:
 
     return parse_iso(text)
 
-
-def _human(seconds: float) -> str:
-    from auditft.release import _human as human
-
-    return human(seconds)
