@@ -52,3 +52,31 @@ def environment() -> Any:
 def render_fragment(source: str, **context: Any) -> Markup:
     """Render a plugin's section template with autoescape on; the result is safe markup."""
     return Markup(environment().from_string(source).render(**context))
+
+
+def audit_result(report: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """The report-section prologue every audit shares: ``kind``'s result in ``report``, or
+    None when the audit did not run, crashed or left no evidence (then it adds no section)."""
+    result = report.get("audits", {}).get(kind)
+    if not result or result.get("error") or not result.get("evidence"):
+        return None
+    return result
+
+
+def render_template(anchor: str, name: str, **context: Any) -> Markup:
+    """Render the ``.j2`` file ``name`` that lives beside the module or package ``anchor``
+    (pass ``__name__``), through the same autoescaping environment as ``render_fragment``.
+
+    A plugin keeps its section's HTML in a template file next to its code instead of in a
+    Python string; the file must ship as package data."""
+    return Markup(_template(anchor, name).render(**context))
+
+
+@lru_cache(maxsize=64)
+def _template(anchor: str, name: str) -> Any:
+    import importlib
+    from pathlib import Path
+
+    module = importlib.import_module(anchor)
+    folder = Path(module.__file__ or "").parent
+    return environment().from_string((folder / name).read_text(encoding="utf-8"))
