@@ -7,8 +7,7 @@ the records a plugin returns, and the error types.
 from auditft.errors import AuditError, AuditftError, PluginError, SuiteError
 from auditft.hookspecs import hookimpl
 from auditft.records import AuditResult, Metric, ReportSection, TuneResult
-
-__version__ = "0.1.0"
+from auditft.version import __version__
 
 __all__ = [
     "AuditError",

@@ -8,7 +8,10 @@ The model's own chat template is used when the tokenizer has one; otherwise a pl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 IGNORE_INDEX = -100  # labels with this value carry no loss (prompt and padding tokens)
 
@@ -22,7 +25,7 @@ def messages(prompt: str, system: str | None = None,
     return out + [{"role": "user", "content": prompt}]
 
 
-def render_prompt(tokenizer: Any, chat: list[dict[str, str]]) -> str:
+def render_prompt(tokenizer: PreTrainedTokenizerBase, chat: list[dict[str, str]]) -> str:
     """The text the model sees before it answers."""
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
@@ -30,7 +33,7 @@ def render_prompt(tokenizer: Any, chat: list[dict[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_response(tokenizer: Any, chat: list[dict[str, str]], response: str) -> str:
+def render_response(tokenizer: PreTrainedTokenizerBase, chat: list[dict[str, str]], response: str) -> str:
     """The text that follows ``render_prompt(chat)`` when the model gives ``response``,
     end-of-turn marker included (so the model learns to stop)."""
     prompt = render_prompt(tokenizer, chat)
@@ -43,7 +46,7 @@ def render_response(tokenizer: Any, chat: list[dict[str, str]], response: str) -
     return response + (tokenizer.eos_token or "")
 
 
-def encode_pair(tokenizer: Any, chat: list[dict[str, str]], response: str, max_length: int) -> tuple[dict[str, list[int]], bool]:
+def encode_pair(tokenizer: PreTrainedTokenizerBase, chat: list[dict[str, str]], response: str, max_length: int) -> tuple[dict[str, list[int]], bool]:
     """Token ids and labels for one training pair; returns (features, truncated).
 
     When the pair is longer than ``max_length`` the prompt loses tokens from its start

@@ -9,7 +9,6 @@ checked rows by the tuners (``as_hf_dataset``).
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditft.errors import DataError
+from auditft.manifest import sha256_file
 
 if TYPE_CHECKING:
     from auditft.suite import Suite
@@ -63,14 +63,6 @@ class SplitData:
 
     def counts(self) -> dict[str, int]:
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -148,7 +140,7 @@ def load_data(suite: Suite, *, tolerate_overlap: bool = False) -> SplitData:
     if suite.task == "classification":
         present = {ex.label for ex in train}
         if len(present) < 2:
-            raise DataError(f"{train_path}: training data has a single class ({labels[next(iter(present))]!r}); "
+            raise DataError(f"{train_path}: training data has a single class ({labels[int(next(iter(present)) or 0)]!r}); "
                             "classification needs at least two")
     _check_singleton_groups(suite, train + test, {train_path.name: train_path, **({test_path.name: test_path} if test_path else {})})
     if not tolerate_overlap:
@@ -287,11 +279,11 @@ def _split(rows: list[Example], fraction: float, seed: int, task: str, path: Pat
     return list(keep), list(hold)
 
 
-def _blank(value: Any) -> bool:
+def _blank(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
 
 
-def _label_text(value: Any) -> str:
+def _label_text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value)

@@ -31,7 +31,14 @@ generation, on the prompts the model answered
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import ArrayLike
+    
+    from auditft.data import SplitData
+    from auditft.jobs import Models
 
 ONE_CLASS_SHARE = 0.95
 ABSTAIN_SHARE = 0.95
@@ -98,7 +105,7 @@ class Profile:
 # -- the rules (pure: unit-tested without a model) -----------------------------------------------
 
 
-def chance_macro_f1(y_true: Any, k: int) -> float:
+def chance_macro_f1(y_true: ArrayLike, k: int) -> float:
     """Best macro-F1 of an input-free predictor on these labels: the maximum over "always class
     c", "random with the class priors" and "uniform random" (expected confusion matrices)."""
     import numpy as np
@@ -111,7 +118,7 @@ def chance_macro_f1(y_true: Any, k: int) -> float:
     return float(max(macro_f1_from(counts[:, None] * q[None, :]) for q in candidates))
 
 
-def classification_profile(model: str, y_true: Any, y_pred: Any, labels: list[str], *, split: str = "test",
+def classification_profile(model: str, y_true: ArrayLike, y_pred: ArrayLike, labels: list[str], *, split: str = "test",
                            seed: int = 0, n_boot: int = 1000) -> Profile | None:
     """Apply the classification rules to ``model``'s predictions; None for no rows."""
     import numpy as np
@@ -136,7 +143,7 @@ def classification_profile(model: str, y_true: Any, y_pred: Any, labels: list[st
     reasons = []
     if top_share >= ONE_CLASS_SHARE:
         reasons.append(f"the {model} predicts {name(top)!r} for {top_share:.0%} of {n} rows")
-    if acc["ci_low"] <= majority_rate and f1["ci_low"] <= chance:  # type: ignore[operator]
+    if acc["ci_low"] <= majority_rate and f1["ci_low"] <= chance:
         reasons.append(f"the {model} is no better than chance: accuracy {acc['value']:.3f} (95% CI "
                        f"{acc['ci_low']:.3f}-{acc['ci_high']:.3f}) not above the majority-class rate "
                        f"{majority_rate:.3f} ({name(majority)!r}), macro-F1 {f1['value']:.3f} (CI "
@@ -205,7 +212,7 @@ class Recorder:
         self._seen[audit] = {}
         self._unanswerable = set()
 
-    def classification(self, model: str, split: str, y_true: Any, y_pred: Any) -> None:
+    def classification(self, model: str, split: str, y_true: ArrayLike, y_pred: ArrayLike) -> None:
         self._seen.setdefault(self.audit, {})[(model, split)] = ("classification", y_true, y_pred)
 
     def generation(self, model: str, prompts: list[str], answers: list[str], references: list[str | None]) -> None:
@@ -241,7 +248,8 @@ class ObservedSession:
     models); ``declare_unanswerable(prompts)`` tells core that abstaining on those prompts is
     correct (the hallucination audit's unanswerable probes)."""
 
-    def __init__(self, session: Any, recorder: Recorder, *, name: str = "adapter", data: Any = None) -> None:
+    def __init__(self, session: Models, recorder: Recorder, *, name: str = "adapter",
+                 data: SplitData | None = None) -> None:
         self._session = session
         self._recorder = recorder
         self._name = name
@@ -267,7 +275,7 @@ class ObservedSession:
             return None
         return np.asarray([ex.label for ex in rows], dtype=np.int64)
 
-    def _record_proba(self, which: str, split: str, proba: Any) -> None:
+    def _record_proba(self, which: str, split: str, proba: np.ndarray) -> None:
         import numpy as np
 
         y = self._labels(split)
@@ -285,8 +293,10 @@ class ObservedSession:
         self._record_proba("base", split, proba)
         return proba
 
-    def generate(self, prompts: list[str], *, which: str = "adapter", **kwargs: Any) -> list[str]:
-        answers = self._session.generate(prompts, which=which, **kwargs)
+    def generate(self, prompts: list[str], *, which: str = "adapter", max_new_tokens: int | None = None) -> list[str]:
+        # passed on only when given: a session may not take it (test doubles, older plugins)
+        answers = (self._session.generate(prompts, which=which) if max_new_tokens is None
+                   else self._session.generate(prompts, which=which, max_new_tokens=max_new_tokens))
         # references of the evaluation rows only: a training answer says what the model was
         # taught, not whether the question has an answer
         references = {ex.text: ex.response for ex in getattr(self._data, "test", None) or []
@@ -299,7 +309,7 @@ class ObservedSession:
     def declare_unanswerable(self, prompts: list[str]) -> None:
         self._recorder.declare_unanswerable(list(prompts))
 
-    def observe(self, session: Any, *, name: str, data: Any = None) -> ObservedSession:
+    def observe(self, session: Models, *, name: str, data: SplitData | None = None) -> ObservedSession:
         return ObservedSession(session, self._recorder, name=name, data=data)
 
 

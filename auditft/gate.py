@@ -35,8 +35,8 @@ from auditft.records import is_finite
 if TYPE_CHECKING:
     from auditft.degeneracy import Profile
     from auditft.records import AuditResult
-    from auditft.registry import AuditRegistry
-    from auditft.suite import Suite
+    from auditft.registry import AuditRegistry, Entry
+    from auditft.suite import AuditSpec, GateSpec, Suite
 
 STATUS_ORDER = {"fail": 0, "error": 1, "insufficient": 2, "pass": 3}
 #: the core check that the model under test is not degenerate (``audit:metric`` for waivers)
@@ -139,8 +139,8 @@ def _degenerate_models(result: AuditResult, subject: Profile | None) -> list[str
 def subject_check(subject: Profile | None, base: Profile | None = None, *, not_run: str | None = None) -> Check:
     """The core check that the model under test (the adapter, on the test split) is not
     degenerate: value 1 when it is not, 0 when it is; ``error`` when it could not be scored."""
-    common = dict(audit=CORE_AUDIT, metric=CORE_METRIC, op="min", threshold=1.0, rationale=CORE_RATIONALE,
-                  ci_low=None, ci_high=None, delta=None)
+    common: dict[str, Any] = dict(audit=CORE_AUDIT, metric=CORE_METRIC, op="min", threshold=1.0,
+                                  rationale=CORE_RATIONALE, ci_low=None, ci_high=None, delta=None)
     base_value = None if base is None else float(not base.degenerate)
     if not_run is not None:
         return Check(value=None, status="insufficient", base_value=None, reason=f"not run: {not_run}", **common)
@@ -151,19 +151,12 @@ def subject_check(subject: Profile | None, base: Profile | None = None, *, not_r
                  base_value=base_value, reason=subject.summary(), n=subject.n, **common)
 
 
-def effective_gates(spec: Any, entry: Any) -> list[Any]:
-    """The suite's gates for this audit, then the audit's declared default gates on metrics the
-    suite does not gate itself (none when the suite says ``default_gates: false``)."""
-    from auditft.suite import GateSpec
-
-    gates = list(spec.gates)
-    if entry is None or not getattr(spec, "default_gates", True):
-        return gates
-    gated = {g.metric for g in gates}
-    return gates + [GateSpec(**g) for g in entry.default_gates if g["metric"] not in gated]
+def effective_gates(spec: AuditSpec, entry: Entry | None) -> list[GateSpec]:
+    """The suite's gates for this audit plus the audit's declared default gates."""
+    return spec.gates_with_defaults(entry.default_gates if entry is not None else None)
 
 
-def _not_run(spec: Any, gates: list[Any], status: str, reason: str) -> list[Check]:
+def _not_run(spec: AuditSpec, gates: list[Any], status: str, reason: str) -> list[Check]:
     """Checks for an audit without a usable result: one per gate (or one if it has none)."""
     return [Check(audit=spec.kind, metric=gate.metric if gate else "(audit ran)",
                   value=None, ci_low=None, ci_high=None,
@@ -173,10 +166,10 @@ def _not_run(spec: Any, gates: list[Any], status: str, reason: str) -> list[Chec
             for gate in (gates or [None])]
 
 
-def _check(kind: str, gate: Any, result: AuditResult, min_n: int, *, sample_free: bool = False) -> Check:
+def _check(kind: str, gate: GateSpec, result: AuditResult, min_n: int, *, sample_free: bool = False) -> Check:
     metric = result.metrics.get(gate.metric)
-    common = dict(audit=kind, metric=gate.metric, op=gate.op, threshold=gate.threshold,
-                  rationale=gate.rationale)
+    common: dict[str, Any] = dict(audit=kind, metric=gate.metric, op=gate.op, threshold=gate.threshold,
+                                  rationale=gate.rationale)
     if metric is None or not is_finite(metric.value):
         reason = "audit produced no value for this metric" if metric is None else "value is not a finite number"
         return Check(value=None if metric is None else metric.value, ci_low=None, ci_high=None,
@@ -221,7 +214,7 @@ def _check(kind: str, gate: Any, result: AuditResult, min_n: int, *, sample_free
                  n=metric.n, details=dict(metric.details) if metric.details else None, **common)
 
 
-def _powered(check: Check, gate: Any) -> Check:
+def _powered(check: Check, gate: GateSpec) -> Check:
     """The power check on a gate over a proportion (``auditft.power``): with fewer items than
     the gate needs to pass a model ``margin`` better than its threshold, a check that is not
     already ``fail`` (or ``error``) is ``insufficient`` by design, naming the number."""
@@ -267,7 +260,7 @@ def holm_correct(checks: list[Check]) -> list[Check]:
     p-value (``check_pvalue``) and Holm-adjusted p-value; a ``pass`` whose adjusted p-value is
     above 0.025 becomes ``insufficient`` (it passes alone, not as one of m tests). Controls the
     chance that any check in the family passes a model that misses its threshold at 2.5%."""
-    from auditft.fairness_stats import holm
+    from auditft.stats import holm
 
     family = [(i, p) for i, c in enumerate(checks) if c.audit != CORE_AUDIT and (p := check_pvalue(c)) is not None]
     adjusted = holm([p for _, p in family])

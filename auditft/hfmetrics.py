@@ -12,14 +12,17 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditft.errors import AuditError
+
+if TYPE_CHECKING:
+    from auditft.registry import Direction
 
 HUB = ("huggingface.co", 443)
 
 #: keys of common metrics that suites may gate on (evaluate metrics report these names)
-KNOWN_KEYS = {"rouge1": "higher", "rouge2": "higher", "rougeL": "higher", "rougeLsum": "higher",
+KNOWN_KEYS: dict[str, Direction] = {"rouge1": "higher", "rouge2": "higher", "rougeL": "higher", "rougeLsum": "higher",
               "bleu": "higher", "sacrebleu": "higher", "chrf": "higher", "meteor": "higher",
               "bertscore_f1": "higher", "ter": "lower"}
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from auditft.records import AuditResult, ReportSection, TuneResult
     from auditft.registry import AuditRegistry, TunerRegistry
-    from auditft.run import RunContext
+    from auditft.context import RunContext
 
 PROJECT = "auditft"
 _spec = pluggy.HookspecMarker(PROJECT)

@@ -15,12 +15,30 @@ import numpy as np
 from auditft import distributed
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    import torch
+    from transformers import PreTrainedTokenizerBase
+    from transformers.utils import ModelOutput
+    from pathlib import Path
+
     from auditft.data import Example, SplitData
     from auditft.models import ResolvedModel
+    from auditft.jobs import Tuner
+    from auditft.suite import Suite
 
 
 class ModelSession:
-    def __init__(self, *, tuner: Any, base: ResolvedModel, data: SplitData, adapter_dir: Any,
+    @classmethod
+    def for_suite(cls, suite: Suite, base: ResolvedModel, data: SplitData, *, tuner: Tuner | None,
+                  adapter_dir: Path | None) -> ModelSession:
+        """A session with the suite's inference settings (lengths, batch size, seed, prompt):
+        the one way core builds one, for the run's adapter, the base alone or a retrained model."""
+        training = suite.tuner.training
+        return cls(tuner=tuner, base=base, data=data, adapter_dir=adapter_dir, max_length=training.max_length,
+                   batch_size=training.eval_batch_size, seed=suite.seed, system_prompt=suite.generation.system_prompt,
+                   max_new_tokens=suite.generation.max_new_tokens)
+
+    def __init__(self, *, tuner: Tuner | None, base: ResolvedModel, data: SplitData, adapter_dir: Path | None,
                  max_length: int, batch_size: int, seed: int, system_prompt: str | None = None,
                  max_new_tokens: int = 48) -> None:
         self.tuner = tuner
@@ -38,6 +56,8 @@ class ModelSession:
 
     def adapter_model(self) -> tuple[Any, Any]:
         if "adapter" not in self._cache:
+            if self.tuner is None or self.adapter_dir is None:
+                raise RuntimeError("this session serves the base model only (no adapter)")
             self._cache["adapter"] = self.tuner.load(self.base, self.adapter_dir, self.data)
         return self._cache["adapter"]
 
@@ -189,7 +209,7 @@ class ModelSession:
 
     # -- batching -------------------------------------------------------------------------
 
-    def _batched(self, model: Any, tokenizer: Any, texts: list[str], head: Any, what: str) -> np.ndarray:
+    def _batched(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, texts: list[str], head: Callable[..., torch.Tensor], what: str) -> np.ndarray:
         import torch
 
         from auditft.progress import progress_bar
@@ -222,12 +242,12 @@ def _length_batches(texts: list[str], size: int) -> list[list[int]]:
     return [order[start:start + size] for start in range(0, len(order), size)]
 
 
-def _quantized(model: Any) -> bool:
+def _quantized(model: torch.nn.Module) -> bool:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return bool(getattr(base, "is_loaded_in_4bit", False) or getattr(base, "is_loaded_in_8bit", False))
 
 
-def _mean_pool(out: Any, mask: Any) -> Any:
+def _mean_pool(out: ModelOutput, mask: torch.Tensor) -> Any:
     hidden = out.last_hidden_state
     weights = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)

@@ -1,4 +1,5 @@
-"""The run manifest: sha256 of every artefact and input, versions, seeds, hardware.
+"""The run manifest: sha256 of every artefact and input, versions, seeds, hardware; and the
+hashing and sizing of files every other module uses (one implementation).
 
 ``report.json`` embeds the manifest of inputs and the adapter; ``manifest.json`` adds the
 hashes of the report files themselves (they cannot contain their own hash).
@@ -6,6 +7,7 @@ hashes of the report files themselves (they cannot contain their own hash).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import platform
@@ -13,7 +15,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from auditft.data import sha256_file
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tree_size(root: Path) -> int:
+    """Bytes of every file under ``root`` (an adapter's size on disk)."""
+    return sum(p.stat().st_size for p in Path(root).rglob("*") if p.is_file())
 
 LIBRARIES = ("auditft", "torch", "transformers", "peft", "accelerate", "datasets", "safetensors",
              "scikit-learn", "fairlearn", "numpy", "pydantic", "pluggy", "jinja2")

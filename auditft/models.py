@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from auditft.data import sha256_file
+from auditft.manifest import sha256_file
 from auditft.errors import ModelError
 
 BUILTINS: dict[str, dict[str, str]] = {
@@ -173,7 +173,7 @@ def load_tokenizer(model: ResolvedModel) -> Any:
     return tokenizer
 
 
-def load_classifier(model: ResolvedModel, labels: list[str], **kwargs: Any) -> Any:
+def load_classifier(model: ResolvedModel, labels: list[str], **kwargs: object) -> Any:
     """A sequence-classification model with a fresh head for ``labels``."""
     from transformers import AutoModelForSequenceClassification
 
@@ -184,7 +184,7 @@ def load_classifier(model: ResolvedModel, labels: list[str], **kwargs: Any) -> A
     return loaded
 
 
-def load_for_task(model: ResolvedModel, task: str, labels: list[str], **kwargs: Any) -> Any:
+def load_for_task(model: ResolvedModel, task: str, labels: list[str], **kwargs: object) -> Any:
     """The model a tuner starts from: a classifier with a fresh head, or the causal LM."""
     if task == "classification":
         return load_classifier(model, labels, **kwargs)
@@ -215,7 +215,7 @@ def load_encoder(model: ResolvedModel) -> Any:
     return _load(AutoModel, model)
 
 
-def load_causal_lm(model: ResolvedModel, **kwargs: Any) -> Any:
+def load_causal_lm(model: ResolvedModel, **kwargs: object) -> Any:
     from transformers import AutoModelForCausalLM
 
     return _load(AutoModelForCausalLM, model, **kwargs)
@@ -262,7 +262,7 @@ def base_weights(model: ResolvedModel) -> dict[str, Any] | None:
     return _WEIGHTS[key]
 
 
-def _load(auto_class: Any, model: ResolvedModel, **kwargs: Any) -> Any:
+def _load(auto_class: type[Any], model: ResolvedModel, **kwargs: object) -> Any:
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()

@@ -73,7 +73,7 @@ class PluginManager(pluggy.PluginManager):
             if obj is plugin:
                 return str(dist.version)
         if plugin_name.startswith("auditft."):
-            from auditft import __version__
+            from auditft.version import __version__
 
             return __version__
         return None
@@ -136,6 +136,12 @@ def make_plugin_manager(
         pm.trace.root.setwriter(print)
         pm.enable_tracing()
     return pm
+
+
+def default_plugins() -> PluginManager:
+    """The installed plugins, for library callers that were not handed a command's manager
+    (a command always passes its own, built once with its ``--strict-plugins``)."""
+    return make_plugin_manager()
 
 
 def _drop_unknown_hooks(pm: PluginManager, strict: bool) -> None:

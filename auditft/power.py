@@ -23,7 +23,11 @@ the failing side is still ``fail``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from auditft.registry import AuditRegistry
+    from auditft.suite import GateSpec
 
 DEFAULT_MARGIN = 0.10
 #: the search gives up above this many items (the gate is then reported as needing more)
@@ -61,26 +65,24 @@ def items_needed(op: str, threshold: float, margin: float = DEFAULT_MARGIN) -> i
     return low
 
 
-def requirement(gate: Any) -> dict[str, Any]:
+def requirement(gate: GateSpec) -> dict[str, Any]:
     """What the power check knows before any data: the gate and the items it needs."""
-    margin = gate.margin if getattr(gate, "margin", None) is not None else DEFAULT_MARGIN
+    margin: float = gate.margin if gate.margin is not None else DEFAULT_MARGIN
     return {"metric": gate.metric, "op": gate.op, "threshold": gate.threshold, "margin": margin,
             "needed": items_needed(gate.op, gate.threshold, margin)}
 
 
-def plan(specs: list[Any], audits: Any, test_rows: int) -> list[dict[str, Any]]:
+def plan(specs: list[Any], audits: AuditRegistry, test_rows: int) -> list[dict[str, Any]]:
     """Before training: one row per gate on a declared proportion metric, with the items it
     needs and, for audits that score the test split, whether the test split has them
     (``available`` is None for audits that score their own items, e.g. hallucination probes;
     the gate compares with the metric's ``n`` then)."""
-    from auditft.gate import effective_gates
-
     rows = []
     for spec in specs:
         entry = audits.get(spec.kind)
         if entry is None:
             continue
-        for gate in effective_gates(spec, entry):
+        for gate in spec.gates_with_defaults(entry.default_gates):
             if gate.metric not in entry.proportion_metrics:
                 continue
             row = {"audit": spec.kind, **requirement(gate)}

@@ -33,7 +33,7 @@ class Metric:
 
     @property
     def delta(self) -> float | None:
-        if not is_finite(self.value) or not is_finite(self.base_value):
+        if self.value is None or self.base_value is None or not (is_finite(self.value) and is_finite(self.base_value)):
             return None
         return self.value - self.base_value
 
@@ -42,7 +42,9 @@ class Metric:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Metric:
-        return cls(**{k: data.get(k) for k in ("value", "ci_low", "ci_high", "n", "base_value", "min_n", "details")})
+        fields: dict[str, Any] = {k: data.get(k) for k in ("value", "ci_low", "ci_high", "n", "base_value", "min_n",
+                                                            "details")}
+        return cls(**fields)
 
     @classmethod
     def from_figure(cls, figure: dict[str, Any]) -> Metric:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -125,6 +125,13 @@ class _Registry:
     def get(self, kind: str) -> Entry | None:
         return self._entries.get(kind)
 
+    def require(self, kind: str) -> Entry:
+        """The entry of a kind the suite was already checked to name (``check_plugins``)."""
+        entry = self._entries.get(kind)
+        if entry is None:
+            raise KeyError(f"no {self.what} {kind!r} registered")
+        return entry
+
     def __contains__(self, kind: object) -> bool:
         return kind in self._entries
 
@@ -237,3 +244,16 @@ class AuditRegistry(_Registry):
             needs_network=bool(needs_network), extra_weights=tuple(extra_weights), stage=stage,
             default_gates=tuple(dict(g) for g in default_gates), **declared,
         )
+
+
+class PluginSet(Protocol):
+    """What validating a suite needs of a plugin manager: the two registries and the hint for
+    a kind that is unknown because some plugin failed to load (``auditft.plugins.PluginManager``)."""
+
+    @property
+    def tuners(self) -> TunerRegistry: ...
+
+    @property
+    def audits(self) -> AuditRegistry: ...
+
+    def failure_for(self, kind: str) -> str | None: ...

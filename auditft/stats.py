@@ -20,9 +20,14 @@ milliseconds.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 N_BOOT = 1000
 #: proportions over fewer independent items than this get the exact (Clopper-Pearson) interval
@@ -41,7 +46,7 @@ def proportion_ci(successes: int, n: int, method: str = "exact") -> tuple[float,
     return float(ci.low), float(ci.high)
 
 
-def mcnemar_exact(correct: Any, other_correct: Any) -> dict[str, Any]:
+def mcnemar_exact(correct: ArrayLike, other_correct: ArrayLike) -> dict[str, Any]:
     """Two-sided exact McNemar test that two models scored on the same rows are equally often
     right: a binomial test at 1/2 of the discordant pairs (p = 1 when there are none)."""
     from scipy.stats import binomtest
@@ -54,7 +59,7 @@ def mcnemar_exact(correct: Any, other_correct: Any) -> dict[str, Any]:
             "only_other_correct": only_b}
 
 
-def cluster_ids(clusters: Any) -> tuple[np.ndarray, int]:
+def cluster_ids(clusters: ArrayLike) -> tuple[np.ndarray, int]:
     """Cluster labels (any hashable values, one per row) -> dense ids 0..G-1 and G."""
     _, ids = np.unique(np.asarray([str(c) for c in clusters]), return_inverse=True)
     return ids.astype(np.int64), int(ids.max()) + 1 if len(ids) else 0
@@ -65,7 +70,7 @@ def cluster_weights(n_clusters: int, n_boot: int, rng: np.random.Generator) -> n
     return rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=n_boot)
 
 
-def _exact_applies(n: int, clusters: Any, exact_below: int) -> bool:
+def _exact_applies(n: int, clusters: ArrayLike | None, exact_below: int) -> bool:
     return clusters is None and 0 < n < exact_below
 
 
@@ -99,8 +104,8 @@ def macro_f1_from(cm: np.ndarray) -> np.ndarray:
 METRICS = {"accuracy": accuracy_from, "macro_f1": macro_f1_from}
 
 
-def bootstrap_metrics(y_true: Any, y_pred: Any, k: int, *, base_pred: Any = None, seed: int = 0,
-                      n_boot: int = N_BOOT, clusters: Any = None,
+def bootstrap_metrics(y_true: ArrayLike, y_pred: ArrayLike, k: int, *, base_pred: ArrayLike | None = None, seed: int = 0,
+                      n_boot: int = N_BOOT, clusters: ArrayLike | None = None,
                       exact_below: int = EXACT_BELOW) -> dict[str, dict[str, Any]]:
     """Point value and 95% CI for accuracy and macro-F1 (and their paired deltas vs base).
 
@@ -166,7 +171,7 @@ def _q(samples: np.ndarray, pct: float) -> float:
 
 
 def bootstrap_means(scores: dict[str, Any], base_scores: dict[str, Any] | None = None, *, seed: int = 0,
-                    n_boot: int = N_BOOT, proportions: Any = (), clusters: Any = None,
+                    n_boot: int = N_BOOT, proportions: ArrayLike = (), clusters: ArrayLike | None = None,
                     exact_below: int = EXACT_BELOW) -> dict[str, dict[str, Any]]:
     """Point value and 95% CI of the mean of per-example scores (e.g. exact match, token F1),
     one figure per name, plus ``<name>_delta`` against ``base_scores`` on the same resampled
@@ -216,3 +221,33 @@ def bootstrap_means(scores: dict[str, Any], base_scores: dict[str, Any] | None =
                                     "ci_high": _q(diffs, 97.5), "n": n, "base_value": None, "details": details}
         out[name] = entry
     return out
+
+
+# -- multiple testing -------------------------------------------------------------------
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni step-down adjusted p-values (controls the family-wise error rate)."""
+    p = np.asarray(pvalues, dtype=float)
+    m = len(p)
+    if m == 0:
+        return []
+    order = np.argsort(p, kind="stable")
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return [float(x) for x in adjusted]
+
+
+def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg step-up adjusted p-values (controls the false discovery rate)."""
+    p = np.asarray(pvalues, dtype=float)
+    m = len(p)
+    if m == 0:
+        return []
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * m / np.arange(1, m + 1)
+    stepped = np.minimum.accumulate(scaled[::-1])[::-1]
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return [float(x) for x in adjusted]

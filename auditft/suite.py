@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
@@ -16,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from auditft.errors import SuiteError
 
 if TYPE_CHECKING:
-    from auditft.plugins import PluginManager
+    from auditft.registry import AuditRegistry, Entry, TunerRegistry
+    from auditft.registry import PluginSet
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -177,6 +179,15 @@ class AuditSpec(_Strict):
     def stops_on_fail(self) -> bool:
         return self.on_fail != "continue"
 
+    def gates_with_defaults(self, default_gates: Sequence[Mapping[str, Any]] | None) -> list[GateSpec]:
+        """The suite's gates for this audit, then the audit's declared default gates on metrics
+        the suite does not gate itself (none when the suite says ``default_gates: false``)."""
+        gates = list(self.gates)
+        if default_gates is None or not self.default_gates:
+            return gates
+        gated = {g.metric for g in gates}
+        return gates + [GateSpec(**g) for g in default_gates if g["metric"] not in gated]
+
 
 class ReleaseSpec(_Strict):
     review_window: str = "24h"
@@ -193,6 +204,16 @@ class ReleaseSpec(_Strict):
     def _duration(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+    @property
+    def review_window_seconds(self) -> float:
+        """How long after the gate a release must wait (report key ``release.review_window_seconds``)."""
+        return parse_duration(self.review_window)
+
+    @property
+    def approval_expires_seconds(self) -> float:
+        """How long an approval stays live (report key ``release.approval_expires_seconds``)."""
+        return parse_duration(self.approval_expires)
 
 
 class Suite(_Strict):
@@ -237,7 +258,7 @@ class Suite(_Strict):
         return data
 
 
-def load_suite(path: str | Path, pm: PluginManager | None = None) -> Suite:
+def load_suite(path: str | Path, pm: PluginSet | None = None) -> Suite:
     """Read and validate a suite file; with ``pm``, also check kinds, tasks and options."""
     path = Path(path)
     try:
@@ -270,7 +291,7 @@ def parse_suite(raw: dict[str, Any], path: Path) -> Suite:
     return suite
 
 
-def check_plugins(suite: Suite, pm: PluginManager) -> None:
+def check_plugins(suite: Suite, pm: PluginSet) -> None:
     """Every kind exists, supports the task, accepts its options, declares its gate metrics."""
     path = suite.source
     entry = pm.tuners.get(suite.tuner.kind)
@@ -304,7 +325,7 @@ def check_plugins(suite: Suite, pm: PluginManager) -> None:
                 )
 
 
-def _check_task(suite: Suite, entry: Any, what: str, key: str) -> None:
+def _check_task(suite: Suite, entry: Entry, what: str, key: str) -> None:
     if suite.task not in entry.tasks:
         raise SuiteError(f"{suite.source}: {key}: {what} {entry.kind!r} does not support task {suite.task!r} "
                          f"(supports: {', '.join(entry.tasks)})")
@@ -323,7 +344,7 @@ def _validate_options(model: type[BaseModel], options: dict[str, Any], path: Pat
         raise SuiteError(f"{path}: {_first_error(exc, key)}") from None
 
 
-def _unknown(what: str, kind: str, registry: Any, pm: PluginManager) -> str:
+def _unknown(what: str, kind: str, registry: TunerRegistry | AuditRegistry, pm: PluginSet) -> str:
     known = ", ".join(e.kind for e in registry) or "none"
     message = f"unknown {what} {kind!r} (known: {known})"
     hint = pm.failure_for(kind)

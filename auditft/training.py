@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 from auditft.records import TuneResult
 
 if TYPE_CHECKING:
+    import torch
+    from datasets import Dataset
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
     from auditft.data import Example
     from auditft.jobs import TuneJob
 
@@ -23,14 +26,14 @@ if TYPE_CHECKING:
 _TOKENS: dict[tuple[Any, ...], dict[Any, Any]] = {}
 
 
-def _memo(tokenizer: Any, *settings: Any) -> dict[Any, Any]:
+def _memo(tokenizer: PreTrainedTokenizerBase, *settings: object) -> dict[Any, Any]:
     key = (getattr(tokenizer, "name_or_path", ""), len(tokenizer), *settings)
     if key not in _TOKENS and len(_TOKENS) >= 4:
         _TOKENS.pop(next(iter(_TOKENS)))
     return _TOKENS.setdefault(key, {})
 
 
-def classification_dataset(examples: list[Example], tokenizer: Any, max_length: int) -> Any:
+def classification_dataset(examples: list[Example], tokenizer: PreTrainedTokenizerBase, max_length: int) -> Any:
     """Tokenise into a ``datasets.Dataset`` (padding happens per batch in the collator)."""
     from datasets import Dataset
 
@@ -43,7 +46,7 @@ def classification_dataset(examples: list[Example], tokenizer: Any, max_length: 
     return Dataset.from_list([{**memo[ex.text], "label": ex.label} for ex in examples])
 
 
-def generation_dataset(examples: list[Example], tokenizer: Any, max_length: int,
+def generation_dataset(examples: list[Example], tokenizer: PreTrainedTokenizerBase, max_length: int,
                         system: str | None = None) -> Any:
     """Prompt/response pairs through the chat template, loss on response tokens only."""
     from datasets import Dataset
@@ -60,11 +63,11 @@ def generation_dataset(examples: list[Example], tokenizer: Any, max_length: int,
         rows.append(features)
         truncated += cut
     dataset = Dataset.from_list(rows)
-    dataset.truncated_rows = truncated  # type: ignore[attr-defined]  # reported as a fact
+    dataset.truncated_rows = truncated  # reported as a fact
     return dataset
 
 
-def task_datasets(job: TuneJob, tokenizer: Any) -> tuple[Any, Any | None]:
+def task_datasets(job: TuneJob, tokenizer: PreTrainedTokenizerBase) -> tuple[Any, Any | None]:
     """Train and validation datasets for the job's task, tokenised once."""
     max_length = job.training.max_length
     if job.task == "classification":
@@ -75,7 +78,7 @@ def task_datasets(job: TuneJob, tokenizer: Any) -> tuple[Any, Any | None]:
     return build(job.data.train), (build(job.data.validation) if job.data.validation else None)
 
 
-def collator(task: str, tokenizer: Any) -> Any:
+def collator(task: str, tokenizer: PreTrainedTokenizerBase) -> Any:
     from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
 
     from auditft.chat import IGNORE_INDEX
@@ -86,14 +89,14 @@ def collator(task: str, tokenizer: Any) -> Any:
     return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, padding=True)
 
 
-def count_parameters(model: Any) -> tuple[int, int]:
+def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return int(trainable), int(total)
 
 
-def train(job: TuneJob, model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any | None, *,
-          trainer_class: Any = None, callbacks: list[Any] | None = None) -> TuneResult:
+def train(job: TuneJob, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, train_ds: Dataset, eval_ds: Any | None, *,
+          trainer_class: type[Trainer] | None = None, callbacks: list[Any] | None = None) -> TuneResult:
     """Run the HF Trainer with the suite's settings; return steps, seconds and loss curve.
 
     Checkpoints (weights, optimizer, scheduler, RNG state) go to ``work/checkpoints`` every
@@ -205,10 +208,6 @@ def train(job: TuneJob, model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any 
 
 def _step_of(checkpoint: str) -> int:
     return int(str(checkpoint).rstrip("/").rsplit("-", 1)[-1])
-
-
-def adapter_size(adapter_dir: Path) -> int:
-    return sum(p.stat().st_size for p in Path(adapter_dir).rglob("*") if p.is_file())
 
 
 def _cuda() -> bool:

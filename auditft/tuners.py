@@ -8,30 +8,20 @@ saving safetensors and loading back for the audits are the same for all of them.
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditft.adapter_meta import META_FILE, read_meta, write_meta  # noqa: F401 (re-exported)
+
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from transformers import PreTrainedModel
+
     from auditft.data import SplitData
     from auditft.jobs import TuneJob
     from auditft.models import ResolvedModel
     from auditft.records import TuneResult
-
-META_FILE = "auditft_adapter.json"
-
-
-def write_meta(adapter_dir: Path, **meta: Any) -> None:
-    """What the adapter is, next to its weights: enough to load it back without the suite."""
-    path = Path(adapter_dir) / META_FILE
-    path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def read_meta(adapter_dir: Path) -> dict[str, Any]:
-    path = Path(adapter_dir) / META_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
 
 def task_type(task: str) -> Any:
     from peft import TaskType
@@ -45,11 +35,12 @@ class PeftTuner(ABC):
 
     kind = ""
 
-    def __init__(self, options: Any) -> None:
-        self.options = options
+    def __init__(self, options: BaseModel) -> None:
+        #: the subclass's own options model (its fields are read by name)
+        self.options: Any = options
 
     @abstractmethod
-    def peft_config(self, task: str, model: Any) -> Any:
+    def peft_config(self, task: str, model: PreTrainedModel) -> Any:
         """The ``PeftConfig`` for ``task`` (``model`` is the loaded base)."""
 
     def load_base(self, base: ResolvedModel, task: str, labels: list[str]) -> Any:
@@ -57,10 +48,10 @@ class PeftTuner(ABC):
 
         return load_for_task(base, task, labels)
 
-    def extra_facts(self, model: Any) -> dict[str, Any]:
+    def extra_facts(self, model: PreTrainedModel) -> dict[str, Any]:
         return {}
 
-    def adapt(self, model: Any) -> Any:
+    def adapt(self, model: PreTrainedModel) -> Any:
         """Called on the peft model after it is built and after it is loaded back: the place
         to bridge a known gap between peft and transformers (``prefix`` does)."""
         return model

@@ -53,7 +53,8 @@ def main() -> None:
     from auditft.inference import ModelSession
     from auditft.jobs import AuditJob, TuneJob
     from auditft.plugins import make_plugin_manager
-    from auditft.run import _run_audit, prepare
+    from auditft.isolation import run_audit as _run_audit
+    from auditft.plan import prepare
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)

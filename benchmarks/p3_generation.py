@@ -63,7 +63,7 @@ def main() -> None:
     _bench.silence_libraries()
     torch.set_num_threads(_bench.THREADS)
     from auditft.chat import messages, render_prompt
-    from auditft.hallucination_probes import bundled_probes, load_probes
+    from auditft.default_plugins.audits.hallucination.probes import bundled_probes, load_probes
     from auditft.inference import ModelSession
     from auditft.jobs import TuneJob
     from auditft.plugins import make_plugin_manager

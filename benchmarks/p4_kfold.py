@@ -57,9 +57,9 @@ def _patch_train_sample() -> None:
 
     import numpy as np
 
-    from auditft.default_plugins.audits.kfold import KFoldAudit
+    from auditft.default_plugins.audits.kfold import scoring
 
-    original = KFoldAudit._evaluate_classification
+    original = scoring.evaluate_classification
 
     def sampled(session, split):
         n = len(split.test)
@@ -69,7 +69,7 @@ def _patch_train_sample() -> None:
             session.data = split
         return original(session, split)
 
-    KFoldAudit._evaluate_classification = staticmethod(sampled)
+    scoring.evaluate_classification = sampled
 
 
 def child_auditft(suite_path: str, out: str, what_if: str = "") -> dict:
@@ -78,7 +78,8 @@ def child_auditft(suite_path: str, out: str, what_if: str = "") -> dict:
         _patch_train_sample()
     from auditft.inference import ModelSession
     from auditft.jobs import AuditJob
-    from auditft.run import _run_audit
+    from auditft.retraining import CoreRetrainer
+    from auditft.isolation import run_audit as _run_audit
 
     tuner = pm.tuners.get(p.suite.tuner.kind).factory(p.tuner_options)
     training = p.suite.tuner.training
@@ -87,7 +88,8 @@ def child_auditft(suite_path: str, out: str, what_if: str = "") -> dict:
     started = time.perf_counter()
     result = _run_audit(pm.audits.get("kfold"), AuditJob(suite=p.suite, task=p.suite.task, data=p.data,
                                                          options=p.audit_options["kfold"], seed=p.suite.seed,
-                                                         models=session, work_dir=Path(out) / "work"))
+                                                         models=session, work_dir=Path(out) / "work",
+                                                         retrain=CoreRetrainer(p.suite, session, Path(out) / "work")))
     total = time.perf_counter() - started
     if result.error:
         raise RuntimeError(result.error)

@@ -31,7 +31,7 @@ import yaml
 from auditft.jobs import TuneJob
 from auditft.plugins import make_plugin_manager
 from auditft.run import prepare
-from auditft.training import adapter_size
+from auditft.manifest import tree_size as adapter_size
 
 suite_path, out = Path(sys.argv[1]), Path(sys.argv[2])
 pm = make_plugin_manager(entry_points=False, env={})

@@ -47,10 +47,10 @@ def reports_template(tmp_path_factory, tiny_model_dir):
     reports = directory / "reports"
     pm = make_plugin_manager(entry_points=False, env={})
     runs = {}
-    from auditft.signing import generate_keypair
+    from auditft.signoff.signing import generate_keypair
 
     key, public = generate_keypair(directory / "keys", "signer")
-    from auditft import trust
+    from auditft.signoff import trust
 
     trust.add(reports, "signer", public, actor="admin")  # a suite may list only trusted keys
     passed = write_suite(directory / "passed.yaml", model_dir=tiny_model_dir, name="passed",

@@ -19,12 +19,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from auditft import ledger as ledger_module
-from auditft import release as release_module
-from auditft import signoff
+from auditft.signoff import ledger as ledger_module
+from auditft.signoff.events import bound_artefacts, run_events
+from auditft.signoff.review import load_review
+from auditft.signoff import release as release_module
+from auditft.signoff import clock
 from auditft.cli import cli
-from auditft.ledger import content_hash, line_hash, serialise
-from auditft.rundir import ledger_for
+from auditft.signoff.encoding import content_hash, line_hash, serialise
+from auditft.signoff.layout import ledger_for
 
 
 def invoke(*args: object, env: dict | None = None):
@@ -54,13 +56,12 @@ def rechain(path: Path, events: list[dict]) -> list[dict]:
 
 
 def _clock(monkeypatch: pytest.MonkeyPatch, when: datetime) -> None:
-    for module in (ledger_module, signoff, release_module):
-        monkeypatch.setattr(module, "utcnow", lambda: when)
+    monkeypatch.setattr(clock, "utcnow", lambda: when)  # the one clock sign-off reads
 
 
 def _drop(run_dir: Path, kind: str) -> None:
     path = run_dir / "events.jsonl"
-    _write_events(path, [e for e in signoff.run_events(run_dir) if e.get("type") != kind])
+    _write_events(path, [e for e in run_events(run_dir) if e.get("type") != kind])
 
 
 @pytest.fixture
@@ -114,9 +115,9 @@ def test_events_copied_from_another_run_count_for_nothing(runs, tmp_path, tiny_m
     approval_from_passed = None
     assert invoke("approve", runs["passed"], "--reviewer", "carol", "--comment", "ok").exit_code == 0
     approval_from_passed = next(e for e in ledger_for(first).events(runs["passed"].name) if e["type"] == "approved")
-    _write_events(second / "events.jsonl", [*signoff.run_events(second), waiver, approval_from_passed])
+    _write_events(second / "events.jsonl", [*run_events(second), waiver, approval_from_passed])
     # the review is the ledger's, for this run's bound identity: nothing was waived or approved
-    review = signoff.load_review(second)
+    review = load_review(second)
     assert review.waivers == {} and review.approvals == [] and review.state() == "blocked"
     result = invoke("verify", second)
     assert result.exit_code == 6 and "belongs to run" in result.output
@@ -190,8 +191,8 @@ def test_a_cached_audit_edited_before_resume_is_recomputed(tmp_path, tiny_model_
 # 5. the trust root inside the artefact -------------------------------------------------------
 
 def test_a_reviewer_key_swapped_inside_the_run_does_not_verify(runs, tmp_path, monkeypatch):
-    from auditft.data import sha256_file
-    from auditft.signing import generate_keypair, sign
+    from auditft.manifest import sha256_file
+    from auditft.signoff.signing import generate_keypair, sign
 
     run = runs["passed"]
     mallory, mallory_public = generate_keypair(tmp_path / "keys", "mallory")
@@ -206,10 +207,10 @@ def test_a_reviewer_key_swapped_inside_the_run_does_not_verify(runs, tmp_path, m
     for event in events:
         if event.get("type") == "gated" and event.get("run_id") == run.name:
             event["report_sha256"] = sha256_file(run / "report.json")
-            event["artefacts"] = signoff.bound_artefacts(run)
+            event["artefacts"] = bound_artefacts(run)
             gated = event
     forged = {"type": "approved", "run_id": run.name, "actor": "signer", "comment": "forged", "at": gated["time"],
-              "report_sha256": gated["report_sha256"], "artefacts": signoff.bound_artefacts(run),
+              "report_sha256": gated["report_sha256"], "artefacts": bound_artefacts(run),
               "time": gated["time"]}
     forged["signature"] = sign(forged, mallory)
     events = rechain(ledger_for(run).path, [*events, forged])
@@ -221,7 +222,7 @@ def test_a_reviewer_key_swapped_inside_the_run_does_not_verify(runs, tmp_path, m
 
 
 def test_a_suite_may_list_only_keys_the_trust_store_holds(tmp_path, tiny_model_dir):
-    from auditft.signing import generate_keypair
+    from auditft.signoff.signing import generate_keypair
     from auditft.testing import toy_classification_data, write_suite
 
     toy_classification_data(tmp_path)
@@ -261,7 +262,7 @@ def test_cutting_the_tail_of_a_keyed_ledger_and_the_run_copy_is_detected(keyed_r
     assert json.loads(_lines(path)[0])["type"] == "ledger"  # the first line says it is keyed
     lines = _lines(path)
     path.write_text("\n".join(lines[:-1]) + "\n")
-    _write_events(keyed_run / "events.jsonl", signoff.run_events(keyed_run)[:-1])
+    _write_events(keyed_run / "events.jsonl", run_events(keyed_run)[:-1])
     result = invoke("verify", keyed_run)
     assert result.exit_code == 6 and "head record" in result.output
 
@@ -293,7 +294,7 @@ def test_an_action_without_the_key_is_refused_before_anything_is_written(keyed_r
 KILL_AFTER_RENAME = r'''
 import os, sys
 from pathlib import Path
-from auditft import release as R
+from auditft.signoff import release as R
 original = R.record
 def record(run_dir, event, **kw):
     if event["type"] == "released":
@@ -350,7 +351,7 @@ def test_a_dotted_path_records_the_real_run_id(runs):
 def test_the_author_cannot_pass_four_eyes_under_another_spelling(runs, name):
     result = invoke("waive", runs["blocked"], "macro_f1", "--reviewer", name, "--reason", "mine")
     assert result.exit_code in (2, 4), result.output
-    assert signoff.load_review(runs["blocked"]).waivers == {}
+    assert load_review(runs["blocked"]).waivers == {}
 
 
 def test_one_reviewer_is_one_approval_however_spelled(runs):
@@ -435,7 +436,7 @@ def test_a_setuid_file_is_refused_and_no_mode_ships(releasable, tmp_path):
 @pytest.mark.parametrize("how", ["reorder", "duplicate"])
 def test_reordered_or_duplicated_run_record_lines_are_flagged(runs, how):
     run = runs["passed"]
-    events = signoff.run_events(run)
+    events = run_events(run)
     events = events[::-1] if how == "reorder" else [*events, events[-1]]
     _write_events(run / "events.jsonl", events)
     result = invoke("verify", run)
@@ -452,7 +453,7 @@ def test_markup_in_an_author_name_does_not_crash_status(runs):
 
 
 def test_only_a_trusted_key_shows_as_signed(runs, tmp_path):
-    from auditft.signing import generate_keypair
+    from auditft.signoff.signing import generate_keypair
 
     eve, _ = generate_keypair(tmp_path / "keys", "eve")
     assert invoke("approve", runs["passed"], "--reviewer", "dave", "--comment", "ok", "--key", eve).exit_code == 0
@@ -476,8 +477,8 @@ def test_release_into_the_run_itself_is_refused_and_leaves_nothing(releasable):
 
 
 def test_a_trust_store_edited_by_hand_does_not_verify(runs, tmp_path, signer_key):
-    from auditft import trust
-    from auditft.signing import generate_keypair
+    from auditft.signoff import trust
+    from auditft.signoff.signing import generate_keypair
 
     run = runs["passed"]
     assert invoke("approve", run, "--reviewer", "signer", "--comment", "ok", "--key", signer_key).exit_code == 0
@@ -491,7 +492,7 @@ def test_a_trust_store_edited_by_hand_does_not_verify(runs, tmp_path, signer_key
 
 
 def test_whole_script_look_alikes_and_accents_compare_as_one_person():
-    from auditft import identity
+    from auditft.signoff import identity
 
     assert identity.same_person("асе", "ace")  # all Cyrillic: accepted as a name, the same as its twin
     assert identity.same_person("José", "jose") and identity.same_person("𝐚lice", "alice")

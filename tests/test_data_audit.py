@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from auditft import data_checks as dc
+from auditft.default_plugins.audits.data import checks as dc
 from auditft.conformance import FailingModelSession, FakeModelSession, check_audit_result, check_sections
 from auditft.data import load_data
 from auditft.jobs import AuditJob
-from auditft.run import _run_audit
+from auditft.isolation import run_audit as _run_audit
 from auditft.suite import load_suite
 from auditft.testing import toy_classification_data, toy_generation_data, write_suite
 

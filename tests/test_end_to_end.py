@@ -82,7 +82,7 @@ def test_html_is_self_contained_and_escapes_data(finished_run):
 
 def test_ledger_records_created_and_gated(finished_run):
     _, run_dir = finished_run
-    from auditft.rundir import ledger_for
+    from auditft.signoff.layout import ledger_for
 
     ledger = ledger_for(run_dir)
     assert ledger.verify() == []

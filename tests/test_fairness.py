@@ -10,7 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from auditft import fairness_stats as fs
+from auditft import stats as core_stats
+from auditft.default_plugins.audits.fairness import stats as fs
+from auditft.default_plugins.audits.fairness import swaps
 from auditft import gate
 from auditft.data import Example, SplitData
 from auditft.default_plugins.audits.fairness import FairnessAudit, FairnessOptions, auditft_report_sections
@@ -267,11 +269,11 @@ def test_intersections_are_shown_and_gated_only_on_request():
 def test_holm_and_bh_match_hand_worked_example():
     p = [0.01, 0.04, 0.03, 0.005]
     # Holm: sorted 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> running max 0.06
-    assert fs.holm(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert core_stats.holm(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
     # BH: sorted 0.005*4/1=0.02, 0.01*4/2=0.02, 0.03*4/3=0.04, 0.04*4/4=0.04 -> running min from the top
-    assert fs.benjamini_hochberg(p) == pytest.approx([0.02, 0.04, 0.04, 0.02])
-    assert fs.holm([0.6, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
-    assert fs.holm([]) == [] and fs.benjamini_hochberg([]) == []
+    assert core_stats.benjamini_hochberg(p) == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert core_stats.holm([0.6, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert core_stats.holm([]) == [] and core_stats.benjamini_hochberg([]) == []
 
 
 def test_fisher_below_rest_matches_hypergeometric_by_hand():
@@ -289,7 +291,7 @@ def test_correction_option_is_applied_and_reported():
         result = run(make_job(y, groups, pred, pred, correction=option))
         rows = [g for v in result.evidence["views"] if v["gated"] for g in v["groups"]]
         raw = [g["p_value"] for g in rows]
-        expected = fs.holm(raw) if option == "holm" else fs.benjamini_hochberg(raw)
+        expected = core_stats.holm(raw) if option == "holm" else core_stats.benjamini_hochberg(raw)
         assert [g["p_adjusted"] for g in rows] == pytest.approx(expected)
         assert result.evidence["correction"] == option
         name = "Holm" if option == "holm" else "Benjamini-Hochberg"
@@ -300,17 +302,17 @@ def test_correction_option_is_applied_and_reported():
 
 
 def test_swap_is_whole_word_and_case_preserving():
-    gender = fs.Swapper(fs.swaps_by_dimension()["gender"])
+    gender = swaps.Swapper(swaps.swaps_by_dimension()["gender"])
     assert gender("He said his name is Michael.") == "She said her name is Jessica."
     assert gender("THE HERO: HE is there; hello") == "THE HERO: SHE is there; hello"  # no 'the'/'hero'/'hello'
     assert gender("Jessica's brother") == "Michael's sister"
     assert gender("nothing here to change") == "nothing here to change"
-    ethnicity = fs.Swapper(fs.swaps_by_dimension()["ethnicity"])
+    ethnicity = swaps.Swapper(swaps.swaps_by_dimension()["ethnicity"])
     assert ethnicity("An African American man, Jamal") == "An European American man, Greg"
     assert ethnicity("african american") == "european american"
-    simple = fs.Swapper([("he", "she")])
+    simple = swaps.Swapper([("he", "she")])
     assert simple("he, she") == "she, he"  # simultaneous, not sequential
-    for entry in fs.swap_sets():
+    for entry in swaps.swap_sets():
         assert entry["source"] and entry["pairs"]
 
 

@@ -19,16 +19,9 @@ from auditft.default_plugins.audits.hallucination import (
     HallucinationOptions,
     auditft_report_sections,
 )
+from auditft.default_plugins.audits.hallucination.probes import Probe, bundled_probes, consistency_subset, load_probes
+from auditft.default_plugins.audits.hallucination.scoring import agreement, content_words, unsupported_share
 from auditft.errors import DataError, SuiteError
-from auditft.hallucination_probes import (
-    Probe,
-    agreement,
-    bundled_probes,
-    consistency_subset,
-    content_words,
-    load_probes,
-    unsupported_share,
-)
 from auditft.jobs import AuditJob
 from auditft.suite import check_plugins, parse_suite
 
@@ -271,7 +264,7 @@ def test_bad_absolute_probe_file_fails_suite_validation(tmp_path, pm):
 
 
 def test_bad_relative_probe_file_makes_the_audit_an_error(tmp_path, pm):
-    from auditft.run import _run_audit
+    from auditft.isolation import run_audit as _run_audit
 
     _write(tmp_path / "bad.jsonl", [GOOD, "{not json"])
     result = _run_audit(pm.audits.get("hallucination"), _job(tmp_path, _model(False), probes="bad.jsonl"))

@@ -284,8 +284,10 @@ def test_generation_orchestration_with_fake_models(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     from auditft.data import SplitData
+    from auditft.inference import ModelSession
     from auditft.jobs import AuditJob
     from auditft.records import TuneResult
+    from auditft.retraining import CoreRetrainer
     from auditft.suite import TrainingSpec
 
     rows = [_gen(i, f"answer {i}", "en" if i % 2 else "fr") for i in range(60)]
@@ -301,16 +303,18 @@ def test_generation_orchestration_with_fake_models(tmp_path, monkeypatch):
             return [f"answer {p[1:]}" if which == "adapter" and int(p[1:]) % 2 == 0 else "no idea" for p in prompts]
 
     models = FakeModels()
-    monkeypatch.setattr(kfold.KFoldAudit, "_session", staticmethod(lambda job, tuner, split, adapter_dir: models))
+    # core's retraining service trains each fold with the fake tuner and serves it through `models`
+    monkeypatch.setattr(ModelSession, "for_suite", classmethod(lambda cls, *args, **kwargs: models))
     data = SplitData(task="generation", labels=[], group_columns=["lang"], train=rows[:54], validation=rows[54:], test=[])
-    job = AuditJob(suite=SimpleNamespace(tuner=SimpleNamespace(training=TrainingSpec())), task="generation", data=data,
-                   options=kfold.KFoldOptions(k=3), seed=0, models=models, work_dir=tmp_path)
+    suite = SimpleNamespace(task="generation", seed=0, tuner=SimpleNamespace(training=TrainingSpec()))
+    job = AuditJob(suite=suite, task="generation", data=data, options=kfold.KFoldOptions(k=3), seed=0, models=models,
+                   work_dir=tmp_path, retrain=CoreRetrainer(suite, models, tmp_path))
     result = kfold.KFoldAudit(job.options).run(job)
 
     tuned = FakeModels.tuner.tuned
     assert len(tuned) == 3 and all(t.data.validation == [] and len(t.data.train) == 40 for t in tuned)
-    assert [t.adapter_dir for t in tuned] == [tmp_path / "kfold" / f"fold-{i}" / "adapter" for i in range(3)]
-    assert not (tmp_path / "kfold").exists()                     # fold scratch removed
+    assert [t.adapter_dir for t in tuned] == [tmp_path / "retrain" / f"fold-{i + 1}-adapter" / "adapter" for i in range(3)]
+    assert not (tmp_path / "retrain").exists()                   # fold scratch removed
     assert set(result.metrics) == set(kfold.GENERATION_METRICS)
     held = [f["heldout_token_f1"] for f in result.evidence["folds"]]
     # "answer N" vs "no idea": token F1 0; even rows answered exactly: F1 1
@@ -322,3 +326,15 @@ def test_generation_orchestration_with_fake_models(tmp_path, monkeypatch):
     json.dumps(result.to_dict(), allow_nan=False)
     sections = kfold.auditft_report_sections({"audits": {"kfold": result.to_dict()}})
     assert sections and "held-out token F1 per fold" in sections[0].html and sections[0].anchor == "audit-kfold"
+
+
+def test_kfold_needs_core_retraining_service(tmp_path):
+    """An audit job built without core's retraining service (``job.retrain``) cannot train folds."""
+    from types import SimpleNamespace
+
+    from auditft.jobs import AuditJob
+
+    job = AuditJob(suite=SimpleNamespace(), task="classification", data=SimpleNamespace(), options=kfold.KFoldOptions(k=3),
+                   seed=0, models=SimpleNamespace(), work_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"kfold: this audit job has no retraining service \(job\.retrain\)"):
+        kfold.KFoldAudit(job.options).run(job)

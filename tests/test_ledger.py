@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from auditft.ledger import Ledger
+from auditft.signoff.ledger import Ledger
 
 
 def _ledger(tmp_path, n=4):

@@ -209,6 +209,78 @@ def test_tuner_writing_pickles_is_caught(tmp_path):
         check_tuner(Plugin(), "pickler", name="pickle-plugin", tmp_dir=tmp_path)
 
 
+# -- the typed protocols (auditft.protocols): what a registered factory returns ----------------------------
+
+def _tuner_plugin(tuner_class):
+    class Plugin:
+        @hookimpl
+        def auditft_register_tuners(self, register):
+            register.add("partial", tuner_class, options=StrictOptions, tasks=("classification",))
+
+    return Plugin()
+
+
+def test_tuner_without_load_fails_the_protocol_check(tmp_path):
+    class NoLoad:  # trains and writes safetensors, but core could never load what it wrote
+        def __init__(self, options):
+            pass
+
+        def tune(self, job):
+            (job.adapter_dir / "adapter_model.safetensors").write_bytes(b"")
+            return TuneResult(trainable_parameters=1, total_parameters=2, steps=0, seconds=0.0)
+
+    with pytest.raises(PluginCheckError, match=r"^plugin 'noload': tuner 'partial': its factory returned a NoLoad "
+                                               r"without the method\(s\) load; auditft.protocols.Tuner needs "
+                                               r"tune, load$"):
+        check_tuner(_tuner_plugin(NoLoad), "partial", name="noload", tmp_dir=tmp_path)
+
+
+def test_tuner_with_a_non_callable_tune_fails_before_tuning(tmp_path):
+    class NotCallable:
+        tune = "lora"  # an attribute by the method's name is not a method
+
+        def __init__(self, options):
+            pass
+
+        def load(self, base, adapter_dir, data):
+            raise AssertionError("never reached")
+
+    with pytest.raises(PluginCheckError, match=r"plugin 'badtune': tuner 'partial': .* without the method\(s\) "
+                                               r"tune;"):
+        check_tuner(_tuner_plugin(NotCallable), "partial", name="badtune", tmp_dir=tmp_path)
+    assert not any((tmp_path / "adapter").iterdir())  # refused before anything was trained
+
+
+@pytest.mark.parametrize("run", [None, "not a method"], ids=["missing", "not-callable"])
+def test_audit_without_run_fails_the_protocol_check(run):
+    class NoRun:
+        def __init__(self, options):
+            self.options = options
+
+    if run is not None:
+        NoRun.run = run
+
+    class Plugin:
+        @hookimpl
+        def auditft_register_audits(self, register):
+            register.add("answers", NoRun, tasks=("generation",), options=StrictOptions,
+                         metrics={"answered_rate": "higher"})
+
+    with pytest.raises(PluginCheckError, match=r"^plugin 'norun': audit 'answers': its factory returned a NoRun "
+                                               r"without the method\(s\) run; auditft.protocols.Audit needs run$"):
+        check_audit(Plugin(), "answers", name="norun")
+
+
+def test_protocol_methods_are_read_from_the_protocols():
+    from auditft.conformance.common import missing_methods, protocol_methods
+    from auditft.default_plugins.tuners.lora import LoraTuner
+    from auditft.protocols import Audit, Tuner
+
+    assert protocol_methods(Tuner) == ["tune", "load"] and protocol_methods(Audit) == ["run"]
+    assert missing_methods(object(), Tuner) == ["tune", "load"]
+    assert issubclass(LoraTuner, Tuner) and missing_methods(LoraTuner, Tuner) == []
+
+
 # -- the template: copied, renamed, its own tests pass -------------------------------------------------------
 
 def test_template_copied_and_renamed_passes_its_own_tests(tmp_path):

@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from auditft import signoff
+from auditft.signoff import clock
+from auditft.signoff.decisions import approve, reject
+from auditft.signoff.events import bound_artefacts, record, run_events
+from auditft.signoff.review import Review, load_review
 from auditft.cli import cli
-from auditft.ledger import parse_iso
-from auditft.release import release, releasable
+from auditft.signoff.clock import parse_iso
+from auditft.signoff.release import releasable, release
 
 
 def invoke(*args: str, env: dict | None = None):
@@ -21,7 +24,7 @@ def invoke(*args: str, env: dict | None = None):
 
 
 def _gate_time(run_dir: Path):
-    return parse_iso(signoff.load_review(run_dir).gated["time"])
+    return parse_iso(load_review(run_dir).gated["time"])
 
 
 def test_the_whole_story(runs, tmp_path, monkeypatch):
@@ -34,7 +37,7 @@ def test_the_whole_story(runs, tmp_path, monkeypatch):
     # a reviewer approves; the approval binds to the report and adapter hashes
     result = invoke("approve", run, "--reviewer", "bob", "--comment", "read the report, fine")
     assert result.exit_code == 0, result.output
-    approval = signoff.load_review(run).approvals[0]
+    approval = load_review(run).approvals[0]
     manifest = json.loads((run / "manifest.json").read_text())
     assert approval["report_sha256"] == manifest["artefacts"]["report.json"]
     assert {k: v for k, v in approval["artefacts"].items() if k.startswith("adapter/")} == {
@@ -46,12 +49,7 @@ def test_the_whole_story(runs, tmp_path, monkeypatch):
     assert not registry.exists()
     # the window passes (injected clock)
     later = _gate_time(run) + timedelta(hours=25)
-    monkeypatch.setattr(signoff, "utcnow", lambda: later)
-    import auditft.ledger as ledger_module
-    import auditft.release as release_module
-
-    monkeypatch.setattr(release_module, "utcnow", lambda: later)
-    monkeypatch.setattr(ledger_module, "utcnow", lambda: later)  # the ledger dates the release
+    monkeypatch.setattr(clock, "utcnow", lambda: later)  # the one clock: windows, the ledger's dates
     result = invoke("release", run, "--to", registry)
     assert result.exit_code == 0, result.output
     shipped = registry / "passed" / run.name
@@ -61,7 +59,7 @@ def test_the_whole_story(runs, tmp_path, monkeypatch):
     # the run's whole record (its cache seals included: the release intent comes before the copy)
     assert [t for line in (shipped / "signoff.jsonl").read_text().splitlines()
             if (t := json.loads(line)["type"]) != "sealed"] == ["created", "gated", "approved", "release_intent"]
-    assert [e["type"] for e in signoff.load_review(run).events if e["type"] != "sealed"] == [
+    assert [e["type"] for e in load_review(run).events if e["type"] != "sealed"] == [
         "created", "gated", "approved", "release_intent", "released"]
     # releasing again is refused and never overwrites
     assert invoke("release", run, "--to", registry).exit_code == 4
@@ -82,7 +80,7 @@ def test_release_requires_approvals_and_refuses_changed_bytes(runs, tmp_path, mo
     later = _gate_time(run) + timedelta(days=2)
     reasons = releasable(run, later)
     assert reasons == ["0 of 1 required approvals"]
-    signoff.approve(run, "bob", "ok", when=later)
+    approve(run, "bob", "ok", when=later)
     assert releasable(run, later) == []
     # approval expiry (30d default)
     assert any("expired" in r for r in releasable(run, later + timedelta(days=31)))
@@ -124,7 +122,7 @@ def _ledger_lines(run: Path) -> tuple[Path, list[str]]:
 @pytest.mark.parametrize("tamper", ["edit", "delete-middle", "delete-last"])
 def test_ledger_tampering_is_detected(runs, tamper):
     run = runs["passed"]
-    signoff.reject(run, "dave", "no")  # the last line: a rejection someone may want gone
+    reject(run, "dave", "no")  # the last line: a rejection someone may want gone
     path, lines = _ledger_lines(run)
     if tamper == "edit":
         event = json.loads(lines[2])
@@ -151,7 +149,7 @@ def test_hmac_key_makes_reforging_detectable(runs, monkeypatch):
     # lines written before the key was set are reported: the key must be set from the start
     assert "HMAC missing" in invoke("verify", run).output
     path, lines = _ledger_lines(run)
-    from auditft.ledger import Ledger
+    from auditft.signoff.ledger import Ledger
 
     rebuilt = Ledger(path.with_name("rebuilt.jsonl"), key=b"s3cret")
     for line in lines:
@@ -165,7 +163,7 @@ def test_hmac_key_makes_reforging_detectable(runs, monkeypatch):
 
 def test_listed_reviewer_must_sign_and_forgery_is_caught(runs, tmp_path, signer_key):
     run = runs["passed"]
-    from auditft.signing import generate_keypair
+    from auditft.signoff.signing import generate_keypair
 
     eve_key, _ = generate_keypair(tmp_path / "keys", "eve")
     result = invoke("approve", run, "--reviewer", "signer", "--comment", "ok")
@@ -178,12 +176,12 @@ def test_listed_reviewer_must_sign_and_forgery_is_caught(runs, tmp_path, signer_
     assert "[signed with a trusted ed25519 key]" in (run / "report.html").read_text()
     # someone who can rewrite every file forges a second approval by 'signer' with eve's key:
     # the chain is rebuilt consistently, but the signature does not match the listed key
-    from auditft.signing import sign
+    from auditft.signoff.signing import sign
 
     forged = {"type": "approved", "run_id": run.name, "actor": "signer", "comment": "forged",
-              "report_sha256": "x", "artefacts": signoff.bound_artefacts(run)}
+              "report_sha256": "x", "artefacts": bound_artefacts(run)}
     forged["signature"] = sign(forged, eve_key)
-    signoff.record(run, forged)
+    record(run, forged)
     result = invoke("verify", run)
     assert result.exit_code == 6 and "lacks a valid signature by their trusted key" in result.output
 
@@ -198,8 +196,8 @@ def test_policy_is_bound_content(runs):
 
 
 def test_signature_verifies_and_forgery_fails(tmp_path):
-    from auditft.ledger import Ledger
-    from auditft.signing import generate_keypair, sign, verify_signature
+    from auditft.signoff.ledger import Ledger
+    from auditft.signoff.signing import generate_keypair, sign, verify_signature
 
     key, public = generate_keypair(tmp_path, "bob")
     event = {"type": "approved", "run_id": "r", "actor": "bob", "comment": "ok"}
@@ -220,7 +218,7 @@ def test_verify_on_not_a_run(tmp_path):
 def test_report_rerender_shows_current_state(runs):
     run = runs["passed"]
     assert "AWAITING REVIEW" in (run / "report.html").read_text()
-    signoff.approve(run, "bob", "ok")
+    approve(run, "bob", "ok")
     result = invoke("report", run)
     assert result.exit_code == 0, result.output
     html = (run / "report.html").read_text()
@@ -240,7 +238,7 @@ def test_concurrent_reviews_leave_a_valid_chain(runs):
     codes = [p.wait(timeout=120) for p in procs]
     assert all(c in (0, 4) for c in codes), [p.stderr.read() for p in procs]
     assert invoke("verify", run).exit_code == 0
-    events = signoff.run_events(run)
+    events = run_events(run)
     assert len([e for e in events if e["type"] != "sealed"]) == 2 + codes.count(0)
     assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
 
@@ -251,7 +249,7 @@ def test_edited_run_record_with_its_old_hash_is_caught(runs):
     path = run / "events.jsonl"
     lines = path.read_text().splitlines()
     event = json.loads(lines[0])
-    event.update(type="approved", actor="carol", artefacts=signoff.bound_artefacts(run))
+    event.update(type="approved", actor="carol", artefacts=bound_artefacts(run))
     lines[0] = json.dumps(event, sort_keys=True)
     path.write_text("\n".join(lines) + "\n")
     result = invoke("verify", run)
@@ -261,11 +259,11 @@ def test_edited_run_record_with_its_old_hash_is_caught(runs):
 def test_replayed_signed_approval_does_not_refresh_expiry(runs, signer_key):
     run = runs["passed"]
     start = _gate_time(run) + timedelta(days=2)
-    first = signoff.approve(run, "signer", "ok", key=signer_key, when=start)
+    first = approve(run, "signer", "ok", key=signer_key, when=start)
     much_later = start + timedelta(days=40)
     assert any("expired" in r for r in releasable(run, much_later))
     replay = {k: v for k, v in first.items() if k not in ("seq", "time", "prev", "hash", "hmac")}
-    signoff.record(run, replay, when=much_later)  # same signed payload, fresh ledger time
+    record(run, replay, when=much_later)  # same signed payload, fresh ledger time
     assert any("expired" in r for r in releasable(run, much_later))
     result = invoke("verify", run)
     assert result.exit_code == 6 and "(replayed)" in result.output
@@ -274,7 +272,7 @@ def test_replayed_signed_approval_does_not_refresh_expiry(runs, signer_key):
 def test_file_added_to_the_adapter_after_the_gate_is_caught(runs, tmp_path, monkeypatch):
     run = runs["passed"]
     later = _gate_time(run) + timedelta(days=2)
-    signoff.approve(run, "bob", "ok", when=later)
+    approve(run, "bob", "ok", when=later)
     (run / "adapter" / ".extra.safetensors").write_bytes(b"smuggled")
     result = invoke("verify", run)
     assert result.exit_code == 6 and ".extra.safetensors: file not recorded at the gate" in result.output
@@ -284,25 +282,25 @@ def test_file_added_to_the_adapter_after_the_gate_is_caught(runs, tmp_path, monk
 
 
 def test_blocked_run_without_checks_cannot_be_approved(tmp_path):
-    review = signoff.Review(tmp_path, {"checks": [], "verdict": "blocked", "release": {}}, [], {})
+    review = Review(tmp_path, {"checks": [], "verdict": "blocked", "release": {}}, [], {})
     assert review.unwaived() and review.state() == "blocked"
-    passed = signoff.Review(tmp_path, {"checks": [], "verdict": "passed", "release": {}}, [], {})
+    passed = Review(tmp_path, {"checks": [], "verdict": "passed", "release": {}}, [], {})
     assert passed.unwaived() == []
 
 
 def test_crash_between_ledger_and_run_record_is_repaired_safely(runs):
     """A crash after the ledger append but before the run's copy: verify flags it, the next
     sign-off action completes the copy from the verified ledger."""
-    from auditft.ledger import now_iso
-    from auditft.rundir import ledger_for
+    from auditft.signoff.clock import now_iso
+    from auditft.signoff.layout import ledger_for
 
     run = runs["passed"]
-    gated = signoff.load_review(run).gated
+    gated = load_review(run).gated
     ledger_for(run).append({"type": "waived", "run_id": run.name, "actor": "x", "check": "none:none",
                             "reason": "crash test", "at": now_iso(), "report_sha256": gated["report_sha256"]})
     result = invoke("verify", run)
     assert result.exit_code == 6 and "missing from the run's own record" in result.output
     assert invoke("reject", run, "--reviewer", "dave", "--comment", "after the crash").exit_code == 0
-    assert [e["type"] for e in signoff.run_events(run) if e["type"] != "sealed"] == [
+    assert [e["type"] for e in run_events(run) if e["type"] != "sealed"] == [
         "created", "gated", "waived", "rejected"]
     assert invoke("verify", run).exit_code == 0

@@ -136,7 +136,7 @@ def test_loss_matches_a_hand_computation():
 
 
 def test_distills_the_toy_task_end_to_end(toy_dir, deep_model_dir, pm):
-    from auditft.tuners import read_meta
+    from auditft.adapter_meta import read_meta
 
     tuner_spec = {"kind": "distill", "options": {"teacher_epochs": 2},
                   "training": {**TRAINING, "epochs": 3, "learning_rate": 0.01}}

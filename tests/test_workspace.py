@@ -25,7 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from auditft.cli import cli
-from auditft.rundir import ledger_for
+from auditft.signoff.layout import ledger_for
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -1,6 +1,6 @@
 """The ``auditft`` command group. One small module per command (group).
 
-The plugin manager is built once per invocation, lazily (``plugin_manager(ctx)``), so
+The plugin manager is built once per invocation, lazily (``cli.common.plugin_manager``), so
 ``auditft --help`` never imports a plugin, let alone torch.
 """
 
@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from auditft import __version__
+from auditft.version import __version__
+from auditft.cli.common import plugin_manager
 from auditft.errors import AuditftError, ExitCode
 
 
@@ -50,7 +51,7 @@ class AuditftGroup(click.Group):
         except AuditftError as exc:
             if os.environ.get("AUDITFT_DEBUG") == "1":
                 raise
-            from auditft.identity import printable
+            from auditft.signoff.identity import printable
 
             # names and paths come from users: never let one send escapes to the terminal
             click.echo(f"error: {printable(' '.join(str(exc).split()))}", err=True)
@@ -64,16 +65,6 @@ class AuditftGroup(click.Group):
             click.echo(f"internal error: {message} (AUDITFT_DEBUG=1 shows the traceback; "
                        "a run directory keeps it in error.txt)", err=True)
             ctx.exit(int(ExitCode.INTERNAL))
-
-
-def plugin_manager(ctx: click.Context) -> Any:
-    root = ctx.find_root()
-    root.ensure_object(dict)
-    if "pm" not in root.obj:
-        from auditft.plugins import make_plugin_manager
-
-        root.obj["pm"] = make_plugin_manager(strict=bool(root.obj.get("strict_plugins")))
-    return root.obj["pm"]
 
 
 @click.group(cls=AuditftGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -17,8 +17,8 @@ REPORTS = click.option("--reports", type=click.Path(path_type=Path, file_okay=Fa
               default=Path.home() / ".config" / "auditft" / "keys", show_default=True)
 def command(name: str, directory: Path) -> None:
     """Write NAME.key (private) into --dir and print the public key."""
-    from auditft import identity
-    from auditft.signing import generate_keypair
+    from auditft.signoff import identity
+    from auditft.signoff.signing import generate_keypair
 
     name = identity.person(name, "NAME")
     if "/" in name or "\\" in name or name.startswith("."):  # person() refuses these too; be explicit
@@ -43,8 +43,8 @@ def trust_group() -> None:
 @click.option("--replace", is_flag=True, help="Replace the key trusted for NAME (recorded in the ledger).")
 def trust_add(name: str, public_key: str, reports: Path, actor: str | None, replace: bool) -> None:
     """Trust PUBLIC_KEY (from `auditft keygen`) for reviewer NAME."""
-    from auditft import trust
-    from auditft.run import author_name
+    from auditft.signoff import trust
+    from auditft.signoff.identity import author_name
 
     entry = trust.add(reports, name, public_key, actor=author_name(actor), replace=replace)
     click.echo(f"trusted {entry['name']}: {entry['fingerprint']} (in {trust.store_path(reports)})")
@@ -54,8 +54,8 @@ def trust_add(name: str, public_key: str, reports: Path, actor: str | None, repl
 @REPORTS
 def trust_list(reports: Path) -> None:
     """List the trusted reviewers and their key fingerprints."""
-    from auditft import trust
-    from auditft.identity import printable
+    from auditft.signoff import trust
+    from auditft.signoff.identity import printable
 
     entries = trust.load(reports)
     if not entries:

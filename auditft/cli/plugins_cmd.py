@@ -6,7 +6,7 @@ import json
 
 import click
 
-from auditft.cli import plugin_manager
+from auditft.cli.common import plugin_manager
 
 
 @click.command(name="plugins")

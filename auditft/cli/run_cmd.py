@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from auditft.cli import plugin_manager
+from auditft.cli.common import plugin_manager
 from auditft.errors import ExitCode
 
 
@@ -23,7 +23,8 @@ def command(ctx: click.Context, suite: Path, out: Path, resume: Path | None, aut
     """Fine-tune, audit base model and adapter, gate, and write the report."""
     import signal
 
-    from auditft.run import author_name, execute, prepare
+    from auditft.run import execute, prepare
+    from auditft.signoff.identity import author_name
 
     # a SIGTERM (CI timeout, `kill`) unwinds like Ctrl-C, so the run is marked failed, not left
     # looking like it is still in progress

@@ -20,7 +20,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
               help="ed25519 private key (auditft keygen) every decision is signed with.")
 @click.option("--user-header", help="Team mode behind a reverse proxy with single sign-on: take the reviewer from "
                                     "this request header (trusted only when this option is given).")
-def command(reports: Path, host: str, port: int, reviewer: str | None, key: Path | None,
+@click.pass_context
+def command(ctx: click.Context, reports: Path, host: str, port: int, reviewer: str | None, key: Path | None,
             user_header: str | None) -> None:
     """Serve the reviewer's workspace: read runs, waive, approve or reject in a browser."""
     try:
@@ -30,16 +31,16 @@ def command(reports: Path, host: str, port: int, reviewer: str | None, key: Path
 
         raise AuditftError("auditft serve needs its extra: pip install 'auditft[serve]'") from None
 
-    from auditft import identity
+    from auditft.signoff import identity
     from auditft.errors import AuditftError
-    from auditft.plugins import make_plugin_manager
-    from auditft.run import author_name
+    from auditft.cli.common import plugin_manager
+    from auditft.signoff.identity import author_name
     from auditft.serve.app import Workspace, create_app
 
     if not reports.is_dir():
         raise AuditftError(f"--reports: {reports} is not a directory")
     name = None if user_header else identity.person(author_name(reviewer), "--reviewer")
-    app = create_app(Workspace(reports.resolve(), name, key, user_header, make_plugin_manager()))
+    app = create_app(Workspace(reports.resolve(), name, key, user_header, plugin_manager(ctx)))
     who = f"reviewer from the {user_header} header" if user_header else f"reviewer {name}"
     click.echo(f"auditft workspace for {reports.resolve()} at http://{host}:{port}/ ({who}"
                f"{', signing with ' + str(key) if key else ''}); Ctrl-C stops it")

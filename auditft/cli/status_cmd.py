@@ -15,7 +15,8 @@ import click
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def command(run_dir: Path | None, reports: Path, fmt: str) -> None:
     """Show the state of one run, or of every run under --reports."""
-    from auditft.rundir import find_runs, run_status
+    from auditft.signoff.layout import find_runs
+    from auditft.signoff.status import run_status
 
     rows = [run_status(run_dir)] if run_dir else [run_status(p) for p in find_runs(reports)]
     if fmt == "json":
@@ -28,7 +29,7 @@ def command(run_dir: Path | None, reports: Path, fmt: str) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from auditft.identity import printable
+    from auditft.signoff.identity import printable
 
     table = Table()
     table.add_column("run", no_wrap=True)

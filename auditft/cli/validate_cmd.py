@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from auditft.cli import plugin_manager
+from auditft.cli.common import plugin_manager
 
 
 @click.command(name="validate")

@@ -15,8 +15,9 @@ from auditft.errors import ExitCode
 @click.pass_context
 def command(ctx: click.Context, run_dir: Path) -> None:
     """Check that nothing recorded for RUN_DIR was edited, removed or forged."""
-    from auditft.rundir import ledger_for, read_state
-    from auditft.signoff import bound_artefacts, integrity_problems
+    from auditft.signoff.layout import ledger_for, read_state
+    from auditft.signoff.events import bound_artefacts
+    from auditft.signoff.integrity import integrity_problems
 
     read_state(run_dir)  # exit 2 when it is not a run directory
     problems = integrity_problems(run_dir)

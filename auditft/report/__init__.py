@@ -14,7 +14,7 @@ from typing import Any
 from markupsafe import Markup
 
 
-def fmt(value: Any, digits: int = 3) -> str:
+def fmt(value: object, digits: int = 3) -> str:
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -28,7 +28,7 @@ def fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def signed(value: Any, digits: int = 3) -> str:
+def signed(value: object, digits: int = 3) -> str:
     if not isinstance(value, (int, float)) or value is None:
         return "–"
     return f"{value:+.{digits}f}"
@@ -49,7 +49,7 @@ def environment() -> Any:
     return env
 
 
-def render_fragment(source: str, **context: Any) -> Markup:
+def render_fragment(source: str, **context: object) -> Markup:
     """Render a plugin's section template with autoescape on; the result is safe markup."""
     return Markup(environment().from_string(source).render(**context))
 
@@ -63,7 +63,7 @@ def audit_result(report: dict[str, Any], kind: str) -> dict[str, Any] | None:
     return result
 
 
-def render_template(anchor: str, name: str, **context: Any) -> Markup:
+def render_template(anchor: str, name: str, **context: object) -> Markup:
     """Render the ``.j2`` file ``name`` that lives beside the module or package ``anchor``
     (pass ``__name__``), through the same autoescaping environment as ``render_fragment``.
 

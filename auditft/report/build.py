@@ -8,18 +8,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditft import gate
-from auditft.data import sha256_file
 from auditft.fsutil import atomic_write_json, atomic_write_text
-from auditft.manifest import hardware, hash_tree, library_versions
-from auditft.suite import parse_duration
-from auditft.training import adapter_size
+from auditft.manifest import hardware, hash_tree, library_versions, sha256_file, tree_size
 
 if TYPE_CHECKING:
     from auditft.gate import Check
     from auditft.plugins import PluginManager
     from auditft.records import AuditResult, TuneResult
     from auditft.registry import Entry
-    from auditft.run import RunContext
+    from auditft.context import RunContext
 
 SCHEMA_VERSION = 1
 
@@ -83,12 +80,13 @@ def build_report(ctx: RunContext, pm: PluginManager, tuner_entry: Entry, tuning:
             "steps": tuning.steps,
             "seconds": tuning.seconds,
             "loss_curve": tuning.to_dict()["loss_curve"],
-            "adapter_bytes": adapter_size(adapter_dir),
+            "adapter_bytes": tree_size(adapter_dir),
             "facts": tuning.facts,
         },
         "release": {**suite.release.model_dump(mode="json"),
-                    "review_window_seconds": parse_duration(suite.release.review_window),
-                    "approval_expires_seconds": parse_duration(suite.release.approval_expires),
+                    # the policy's durations in seconds: what sign-off reads back from the report
+                    "review_window_seconds": suite.release.review_window_seconds,
+                    "approval_expires_seconds": suite.release.approval_expires_seconds,
                     # the trust store's keys for the listed reviewers, as the run found them
                     "reviewer_key_fingerprints": dict(ctx.signoff.get("reviewer_key_fingerprints", {}))},
         #: what the run committed to before training (auditft.sealing) and earlier runs of the

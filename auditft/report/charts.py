@@ -114,7 +114,7 @@ def bar_chart(rows: list[dict[str, Any]], title: str, *, lo: float = 0.0, hi: fl
     """
     from auditft.records import is_finite
 
-    clean = [{"label": str(r["label"]), "value": float(r["value"]),
+    clean: list[dict[str, Any]] = [{"label": str(r["label"]), "value": float(r["value"]),
               "ci_low": r.get("ci_low") if is_finite(r.get("ci_low")) else None,
               "ci_high": r.get("ci_high") if is_finite(r.get("ci_high")) else None,
               "base": r.get("base") if is_finite(r.get("base")) else None,

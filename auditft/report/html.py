@@ -28,7 +28,7 @@ def sections_for(report: dict[str, Any], pm: PluginManager) -> list[ReportSectio
     sections: list[ReportSection] = [core] if core else []
     for impl in pm.hook.auditft_report_sections.get_hookimpls():
         try:
-            produced = impl.function(report=report) or []
+            produced: Any = impl.function(report=report) or []  # checked section by section below
         except Exception as exc:  # a broken section must not lose the report
             sections.append(ReportSection(title=f"Section from {impl.plugin_name} failed",
                                           html=f"{type(exc).__name__}: {exc}", order=999))

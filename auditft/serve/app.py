@@ -57,7 +57,7 @@ def create_app(workspace: Workspace) -> Any:
         return workspace.reviewer
 
     def _run_dir(run_id: str) -> Path | None:
-        from auditft.rundir import RUN_ID, STATE_FILE
+        from auditft.signoff.layout import RUN_ID, STATE_FILE
 
         if not RUN_ID.match(run_id):
             return None
@@ -66,7 +66,8 @@ def create_app(workspace: Workspace) -> Any:
 
     async def index(request: Request) -> Response:
         from auditft.errors import AuditftError
-        from auditft.rundir import find_runs, run_status
+        from auditft.signoff.layout import find_runs
+        from auditft.signoff.status import run_status
 
         wanted = request.query_params.get("state")
         rows = []
@@ -103,8 +104,9 @@ def create_app(workspace: Workspace) -> Any:
     async def report_view(request: Request) -> Response:
         from auditft.errors import AuditftError
         from auditft.report.html import render_html
-        from auditft.report.rerender import review_info
-        from auditft.signoff import load_review, utcnow
+        from auditft.signoff.rendering import review_info
+        from auditft.signoff import clock
+        from auditft.signoff.review import load_review
 
         run_dir = _run_dir(request.path_params["run_id"])
         if run_dir is None:
@@ -113,13 +115,13 @@ def create_app(workspace: Workspace) -> Any:
             review = load_review(run_dir)
         except AuditftError as exc:
             return Response(str(exc), status_code=409, headers=HEADERS)
-        html = render_html(review.report, workspace.pm, state=review.state(), review=review_info(review, utcnow()))
+        html = render_html(review.report, workspace.pm, state=review.state(), review=review_info(review, clock.utcnow()))
         return HTMLResponse(html, headers={**HEADERS, "Content-Security-Policy": REPORT_CSP})
 
     async def decide(request: Request) -> Response:
-        from auditft import signoff
+        from auditft.signoff import decisions, events, integrity, review
         from auditft.errors import AuditftError, IntegrityError, RefusedError
-        from auditft.report.rerender import rerender
+        from auditft.signoff.rendering import rerender
 
         action = request.path_params["action"]
         run_dir = _run_dir(request.path_params["run_id"])
@@ -149,18 +151,18 @@ def create_app(workspace: Workspace) -> Any:
         text = str(form.get("comment" if action != "waive" else "reason") or "")
         try:
             if action == "approve":
-                signoff.approve(run_dir, reviewer, text, key=workspace.key)
+                decisions.approve(run_dir, reviewer, text, key=workspace.key)
             elif action == "reject":
-                signoff.reject(run_dir, reviewer, text, key=workspace.key)
+                decisions.reject(run_dir, reviewer, text, key=workspace.key)
             else:
-                signoff.waive(run_dir, str(form.get("check") or ""), reviewer, text, key=workspace.key)
+                decisions.waive(run_dir, str(form.get("check") or ""), reviewer, text, key=workspace.key)
         except RefusedError as exc:
             return _render_run(request, run_dir, status=409, error=f"Refused by policy (CLI exit 4): {exc}")
         except IntegrityError as exc:
             return _render_run(request, run_dir, status=409, error=f"Integrity failure (CLI exit 6): {exc}")
         except AuditftError as exc:
             return _render_run(request, run_dir, status=400, error=f"Not recorded (CLI exit 2): {exc}")
-        rerender(run_dir)  # report.html on disk shows the new state, as after a CLI decision
+        rerender(run_dir, plugins=workspace.pm)  # report.html on disk shows the new state, as after a CLI decision
         return RedirectResponse(f"/runs/{run_dir.name}?done={action}", status_code=303, headers=HEADERS)
 
     return Starlette(routes=[
@@ -175,12 +177,15 @@ def run_context(run_dir: Path, now: datetime | None = None) -> dict[str, Any]:
     """Everything the run page shows, from the sign-off core (raises its integrity errors)."""
     from datetime import timedelta
 
-    from auditft.release import human_duration
-    from auditft.report.rerender import review_info
-    from auditft.rundir import ledger_for
-    from auditft.signoff import bound_artefacts, check_id, ensure_intact, load_review, utcnow
+    from auditft.signoff.release import human_duration
+    from auditft.signoff.rendering import review_info
+    from auditft.signoff.layout import ledger_for
+    from auditft.signoff import clock
+    from auditft.signoff.events import bound_artefacts, check_id
+    from auditft.signoff.integrity import ensure_intact
+    from auditft.signoff.review import load_review
 
-    now = now or utcnow()
+    now = now or clock.utcnow()
     review = load_review(run_dir)
     ensure_intact(run_dir)
     artefacts = bound_artefacts(run_dir)
@@ -205,7 +210,7 @@ def run_context(run_dir: Path, now: datetime | None = None) -> dict[str, Any]:
 
 
 def _parse(text: str) -> datetime:
-    from auditft.ledger import parse_iso
+    from auditft.signoff.clock import parse_iso
 
     return parse_iso(text)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditft.errors import ModelError, SuiteError
-from auditft.tuners import write_meta
+from auditft.adapter_meta import write_meta
 
 if TYPE_CHECKING:
     from auditft.data import SplitData

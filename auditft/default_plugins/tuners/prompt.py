@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from auditft import hookimpl
-from auditft.tuners import write_meta
+from auditft.adapter_meta import write_meta
 
 if TYPE_CHECKING:
     from auditft.data import Example, SplitData

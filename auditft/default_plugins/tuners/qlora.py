@@ -135,7 +135,7 @@ class QloraTuner(PeftTuner):
 
     def __init__(self, options: Any) -> None:
         super().__init__(options)
-        self._footprint: dict[str, int] = {}
+        self._footprint: dict[str, Any] = {}
 
     def load_base(self, base: ResolvedModel, task: str, labels: list[str]) -> Any:
         bitsandbytes()  # before transformers checks that it is available

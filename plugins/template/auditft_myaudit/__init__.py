@@ -7,16 +7,20 @@ hook implementations (registration, report section). See auditft's docs/plugins.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from auditft import hookimpl
 from auditft.records import AuditResult, Metric, ReportSection
 
+if TYPE_CHECKING:  # types only: importing auditft's internals at run time is not needed
+    from auditft.jobs import AuditJob
+    from auditft.registry import AuditRegistry, Direction
+
 KIND = "myaudit"
 #: gate metrics this audit can produce and which direction is better
-METRICS = {"short_answer_rate": "lower", "short_answer_rate_delta": "lower"}
+METRICS: dict[str, Direction] = {"short_answer_rate": "lower", "short_answer_rate_delta": "lower"}
 
 
 class Options(BaseModel):
@@ -35,7 +39,7 @@ class Audit:
     def __init__(self, options: Options) -> None:
         self.options = options
 
-    def run(self, job: Any) -> AuditResult:
+    def run(self, job: AuditJob) -> AuditResult:
         """Answers of the adapter and of the base model to the test prompts -> metrics with CIs.
         Raise on failure: core turns the exception into an ``error`` result naming this plugin."""
         from auditft.stats import bootstrap_means
@@ -57,7 +61,7 @@ class Audit:
 
 
 @hookimpl
-def auditft_register_audits(register: Any) -> None:
+def auditft_register_audits(register: AuditRegistry) -> None:
     register.add(KIND, Audit, summary="share of (near) empty answers, adapter vs base", tasks=("generation",),
                  options=Options, metrics=METRICS, min_n=20)
 
@@ -71,10 +75,10 @@ adapter {{ ev.short.adapter }}, base {{ ev.short.base }}.</p>
 
 @hookimpl
 def auditft_report_sections(report: dict[str, Any]) -> list[ReportSection]:
-    from auditft.report import render_fragment  # autoescaped: model and data text stays inert
+    from auditft.report import audit_result, render_fragment  # autoescaped: model and data text stays inert
 
-    result = report.get("audits", {}).get(KIND)
-    if not result or result.get("error"):
+    result = audit_result(report, KIND)  # None when the audit did not run, failed or left no evidence
+    if result is None:
         return []
     html = render_fragment(SECTION, ev=result["evidence"], notes=result.get("notes", []))
     return [ReportSection(title="Short answers (myaudit)", html=html, anchor="audit-myaudit", order=60)]

@@ -1,0 +1,33 @@
+"""Conformance checks a plugin author calls from their own tests (re-exported by ``auditft.testing``).
+
+``check_audit(plugin, kind)`` and ``check_tuner(plugin, kind)`` register the plugin on an
+isolated plugin manager (built-ins only, no entry points, no environment) and exercise the
+contract core relies on, including the typed protocols (``auditft.protocols``: the object a
+registered factory returns must be a ``Tuner`` or an ``Audit``). Every failure raises
+``PluginCheckError`` (an ``AssertionError``, so pytest shows it as a plain test failure) whose
+message names the plugin and what it did wrong.
+
+``common`` holds what both checks share, ``fakes`` the stand-in model sessions, ``audits`` and
+``tuners`` the two checks, ``degenerate`` the constant-model step of ``check_audit``.
+"""
+
+from auditft.conformance.audits import check_audit, check_audit_result, check_sections, run_fake
+from auditft.conformance.common import (
+    CONSTANT_ANSWER,
+    HOSTILE,
+    INJECTED,
+    PICKLE_SUFFIXES,
+    UNKNOWN_OPTION,
+    PluginCheckError,
+    tiny_model,
+)
+from auditft.conformance.degenerate import check_constant_model
+from auditft.conformance.fakes import ConstantModelSession, FailingModelSession, FakeModelSession
+from auditft.conformance.tuners import check_tuner
+
+#: the name auditft's own tests import (``tests/test_degeneracy.py``)
+_run_fake = run_fake
+
+__all__ = ["CONSTANT_ANSWER", "HOSTILE", "INJECTED", "PICKLE_SUFFIXES", "UNKNOWN_OPTION", "ConstantModelSession",
+           "FailingModelSession", "FakeModelSession", "PluginCheckError", "check_audit", "check_audit_result",
+           "check_constant_model", "check_sections", "check_tuner", "run_fake", "tiny_model"]

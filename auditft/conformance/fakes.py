@@ -1,0 +1,125 @@
+"""Model sessions that stand in for ``auditft.inference.ModelSession`` in ``check_audit`` (a
+working fake, a constant model, one that always fails) and the audit job that carries one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from auditft.conformance.common import CONSTANT_ANSWER, HOSTILE, INJECTED, toy_suite
+
+if TYPE_CHECKING:
+    import numpy as np
+    from pydantic import BaseModel
+
+    from auditft.data import Example, SplitData
+    from auditft.jobs import AuditJob
+
+#: builds the session an audit gets as ``job.models`` from the toy data and the suite's seed (a
+#: fake answers what audits ask of a session without being a complete ``Models``, hence Any)
+SessionFactory = Callable[["SplitData", int], Any]
+
+
+class FakeModelSession:
+    """Stands in for ``auditft.inference.ModelSession``: deterministic answers and probabilities,
+    no model. Generated answers include ``HOSTILE`` markup, which report sections must escape."""
+
+    def __init__(self, data: SplitData, seed: int = 0) -> None:
+        self.data = data
+        self.seed = seed
+
+    def _split(self, split: str) -> list[Example]:
+        return list(getattr(self.data, split))
+
+    def _proba(self, split: str, shift: int) -> np.ndarray:
+        import numpy as np
+
+        rows = self._split(split)
+        k = max(len(self.data.labels), 2)
+        rng = np.random.default_rng(self.seed + shift)
+        proba = rng.dirichlet(np.ones(k), size=len(rows))
+        for i, ex in enumerate(rows):  # mostly right, so metrics are neither 0 nor 1
+            if ex.label is not None and i % 3:
+                proba[i] = proba[i] * 0.2
+                proba[i, ex.label] += 0.8
+        return proba
+
+    def adapter_proba(self, split: str) -> np.ndarray:
+        return self._proba(split, 0)
+
+    def base_probe_proba(self, split: str) -> np.ndarray:
+        return self._proba(split, 1)
+
+    def base_embeddings(self, split: str) -> np.ndarray:
+        import numpy as np
+
+        return np.random.default_rng(self.seed).normal(size=(len(self._split(split)), 8))
+
+    def _answer(self, prompt: str, which: str, i: int) -> str:
+        reference = {ex.text: ex.response for ex in self.data.test if ex.response}.get(prompt)
+        if i % 4 == 0:  # the first answer of every call, so any example shown carries it
+            return f"{HOSTILE} {prompt}"
+        if reference and (which == "adapter" or i % 2):
+            return reference
+        return "unknown"
+
+    def generate(self, prompts: list[str], *, which: str = "adapter", max_new_tokens: int | None = None) -> list[str]:
+        return [self._answer(p, which, i) for i, p in enumerate(prompts)]
+
+    def sample(self, prompts: list[str], *, which: str = "adapter", n: int = 5, temperature: float = 0.8,
+               max_new_tokens: int | None = None) -> list[list[str]]:
+        return [[self._answer(p, which, i + j) for j in range(n)] for i, p in enumerate(prompts)]
+
+
+class ConstantModelSession(FakeModelSession):
+    """A model that does nothing: the adapter predicts the first label for every row and answers
+    every prompt with ``CONSTANT_ANSWER``; the base model is ``FakeModelSession``'s."""
+
+    def adapter_proba(self, split: str) -> np.ndarray:
+        import numpy as np
+
+        proba = np.zeros((len(self._split(split)), max(len(self.data.labels), 2)))
+        proba[:, 0] = 1.0
+        return proba
+
+    def generate(self, prompts: list[str], *, which: str = "adapter", max_new_tokens: int | None = None) -> list[str]:
+        if which != "adapter":
+            return super().generate(prompts, which=which, max_new_tokens=max_new_tokens)
+        return [CONSTANT_ANSWER for _ in prompts]
+
+    def sample(self, prompts: list[str], *, which: str = "adapter", n: int = 5, temperature: float = 0.8,
+               max_new_tokens: int | None = None) -> list[list[str]]:
+        if which != "adapter":
+            return super().sample(prompts, which=which, n=n, temperature=temperature, max_new_tokens=max_new_tokens)
+        return [[CONSTANT_ANSWER] * n for _ in prompts]
+
+
+class FailingModelSession:
+    """Every model call raises: an audit must let that surface as an ``error`` result."""
+
+    def __getattr__(self, attr: str) -> Callable[..., NoReturn]:
+        def fail(*args: object, **kwargs: object) -> NoReturn:
+            raise RuntimeError(INJECTED)
+
+        return fail
+
+
+def fake_job(task: str, opts: BaseModel, folder: Path, session_factory: SessionFactory) -> AuditJob:
+    """An audit job on toy data for ``task`` in ``folder``, whose ``models`` is the session the
+    factory builds; ``retrain`` is core's retraining service, as in a real run (the fakes have
+    no tuner to retrain with: audits that retrain are checked with ``model="tiny"``)."""
+    from auditft.data import load_data
+    from auditft.jobs import AuditJob
+    from auditft.retraining import CoreRetrainer
+    from auditft.suite import load_suite
+
+    folder.mkdir(exist_ok=True)
+    suite = load_suite(toy_suite(folder, task, "model", {"kind": "lora"}, [{"kind": "accuracy"}]))
+    data = load_data(suite)
+    session = session_factory(data, suite.seed)
+    work_dir = folder / "work"
+    job = AuditJob(suite=suite, task=task, data=data, options=opts, seed=suite.seed, models=session,
+                   work_dir=work_dir, retrain=CoreRetrainer(suite, session, work_dir))
+    job.work_dir.mkdir(exist_ok=True)
+    return job

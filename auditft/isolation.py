@@ -1,0 +1,120 @@
+"""Audit isolation: a plugin's audit runs under a deadline, and whatever it does (raise,
+overrun, return something malformed or non-finite) becomes an ``error`` result of that audit
+alone; the run goes on, the gate blocks, the report is written."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from auditft.records import AuditResult
+
+if TYPE_CHECKING:
+    from types import FrameType
+    
+    from auditft.jobs import Models
+    from auditft.jobs import AuditJob
+    from auditft.registry import Entry
+
+
+class AuditTimeout(BaseException):
+    """Raised inside an audit at its deadline. A BaseException, so a plugin's broad
+    ``except Exception`` cannot swallow it and keep running."""
+
+
+def run_audit(entry: Entry, job: AuditJob, *, timeout: float | None = None, strict: bool = False) -> AuditResult:
+    """An audit that raises, overruns ``timeout`` or returns a malformed result becomes an
+    ``error`` result; the run goes on, the gate blocks, the report is written. ``strict``
+    (the conformance kit) returns the plugin's result as it is, for the kit to judge."""
+    started = time.perf_counter()
+    try:
+        with _deadline(timeout):
+            result = entry.factory(job.options).run(job)
+        return result if strict else _usable(result, entry.kind)
+    except AuditTimeout:
+        message = f"timed out after {timeout:g} s (audits[].timeout in the suite)"
+    except MalformedResult as exc:
+        message = f"malformed result: {exc}"
+    except Exception as exc:  # isolate plugin failures: shown as `error`, never a crash
+        message = f"{type(exc).__name__}: {exc}"
+    return AuditResult(kind=entry.kind, error=f"plugin {entry.plugin!r}: {' '.join(message.split())[:500]}",
+                       seconds=round(time.perf_counter() - started, 3))
+
+
+class MalformedResult(Exception):
+    pass
+
+
+def _usable(result: object, kind: str) -> AuditResult:
+    """Structural problems make the audit an ``error``; a non-finite figure is set to None so
+    the gate marks just the checks on it ``error`` ("value is not a finite number")."""
+    import math
+    from dataclasses import replace
+
+    from auditft.records import Metric
+
+    if not isinstance(result, AuditResult):
+        raise MalformedResult(f"returned {type(result).__name__}, not AuditResult")
+    if result.kind != kind:
+        raise MalformedResult(f"returned a result of kind {result.kind!r}")
+    if not isinstance(result.metrics, dict) or not all(isinstance(m, Metric) for m in result.metrics.values()):
+        raise MalformedResult("metrics must map names to auditft.records.Metric")
+
+    def finite(x: object) -> Any:
+        return x if x is None or (isinstance(x, (int, float)) and math.isfinite(x)) else None
+
+    metrics, notes = {}, list(result.notes)
+    for name, m in result.metrics.items():
+        clean = replace(m, value=finite(m.value), ci_low=finite(m.ci_low), ci_high=finite(m.ci_high),
+                        base_value=finite(m.base_value))
+        if clean != m:
+            notes.append(f"metric {name!r} had a non-finite or non-numeric figure ({m.value!r}); "
+                         "its checks show error")
+        metrics[name] = clean
+    try:
+        result = replace(result, metrics=metrics, notes=notes)
+        json.dumps(result.to_dict(), allow_nan=False)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise MalformedResult(f"not JSON-serialisable: {exc}") from None
+    return result
+
+
+@contextmanager
+def _deadline(seconds: float | None) -> Iterator[None]:
+    """Raise ``AuditTimeout`` in this thread after ``seconds`` (a POSIX interval timer on the
+    main thread; elsewhere, e.g. Windows or a worker thread, the limit is not enforced)."""
+    import signal
+    import threading
+
+    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise AuditTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def profiled(session: Models, kind: str, run: Callable[[], AuditResult]) -> AuditResult:
+    """Run one audit and attach core's degeneracy profiles of the models it scored (core-owned:
+    whatever the plugin put in ``scored_models`` is replaced)."""
+    from dataclasses import replace
+
+    recorder = getattr(session, "recorder", None)
+    if recorder is None:
+        return run()
+    recorder.start(kind)
+    result = run()
+    return replace(result, scored_models=[p.to_dict() for p in recorder.profiles(kind)] if not result.error else [])
+
+

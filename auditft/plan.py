@@ -1,0 +1,43 @@
+"""``prepare``: everything a user can get wrong, checked before a run directory exists.
+
+The suite, its plugins' options, every data row and the base model are validated here, and
+each kind is looked up once: the result (``auditft.context.Prepared``, the run's resolved
+plan) carries the registry entry and validated options of the tuner and of every audit, so
+no later phase looks a kind up or validates an option again.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from auditft.context import PlannedAudit, Prepared
+from auditft.data import load_data
+from auditft.errors import SuiteError
+from auditft.models import resolve_model
+from auditft.suite import load_suite, plugin_options
+
+if TYPE_CHECKING:
+    from auditft.plugins import PluginManager
+
+
+def prepare(suite_path: Path, pm: PluginManager) -> Prepared:
+    """Validate the suite, its plugins' options, every data row and the base model."""
+    started = time.perf_counter()
+    suite = load_suite(suite_path, pm)  # checks every kind exists (check_plugins)
+    here = suite.source.parent
+    audits = [PlannedAudit(spec, entry, plugin_options(entry.options, spec.options, here))
+              for spec in suite.audits for entry in [pm.audits.require(spec.kind)]]
+    # a data-stage audit (e.g. ``data``) measures and gates train/test overlap itself
+    data = load_data(suite, tolerate_overlap=any(a.is_data_stage for a in audits))
+    base = resolve_model(suite.model.base, base_dir=here,
+                         trust_remote_code=suite.model.trust_remote_code, revision=suite.model.revision)
+    tuner = pm.tuners.require(suite.tuner.kind)
+    tuner_options = plugin_options(tuner.options, suite.tuner.options, here)
+    # a tuner may know combinations that cannot work (optional ``check_model`` on its class)
+    check_model = getattr(tuner.factory, "check_model", None)
+    reason = check_model(base, suite.task, data.labels) if check_model is not None else None
+    if reason:
+        raise SuiteError(f"{suite.source}: tuner.kind: {reason}")
+    return Prepared(suite, data, base, tuner, tuner_options, audits, round(time.perf_counter() - started, 3))
