@@ -76,7 +76,3 @@ class Prepared:
     @property
     def audit_options(self) -> dict[str, BaseModel]:
         return {a.kind: a.options for a in self.audits}
-
-
-#: the plan's name in the architecture docs
-RunPlan = Prepared

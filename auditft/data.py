@@ -138,9 +138,9 @@ def load_data(suite: Suite, *, tolerate_overlap: bool = False) -> SplitData:
     else:
         train, test = _split(train, spec.test_fraction, spec.seed, suite.task, train_path, "test")
     if suite.task == "classification":
-        present = {ex.label for ex in train}
+        present = {int(ex.label) for ex in train if ex.label is not None}  # classification rows have labels
         if len(present) < 2:
-            raise DataError(f"{train_path}: training data has a single class ({labels[int(next(iter(present)) or 0)]!r}); "
+            raise DataError(f"{train_path}: training data has a single class ({labels[next(iter(present))]!r}); "
                             "classification needs at least two")
     _check_singleton_groups(suite, train + test, {train_path.name: train_path, **({test_path.name: test_path} if test_path else {})})
     if not tolerate_overlap:

@@ -12,19 +12,17 @@ from typing import Any
 from auditft.context import Prepared
 from auditft.errors import RunDirError
 from auditft.fsutil import atomic_write_json, atomic_write_text
-from auditft.signoff import sealing
+from auditft.signoff import identity, sealing, trust
 from auditft.signoff.clock import now_iso
 from auditft.signoff.events import record, run_events
 from auditft.signoff.layout import create_run_dir, ledger_for, read_state, write_state
+from auditft.signoff.ledger import LEDGER_NAME, Ledger
 
 
 def before_opening(prepared: Prepared, reports: Path, author: str) -> dict[str, Any]:
     """What must hold before a run directory exists: a valid author name, a ledger this
     process may write (a keyed ledger needs its key), reviewer keys the trust store holds.
     Returns the sign-off facts the report records."""
-    from auditft.signoff import identity, sealing, trust
-    from auditft.signoff.ledger import Ledger, LEDGER_NAME
-
     identity.person(author, "--author")
     Ledger(Path(reports).resolve() / LEDGER_NAME).check_writable()
     suite = prepared.suite
@@ -33,12 +31,9 @@ def before_opening(prepared: Prepared, reports: Path, author: str) -> dict[str, 
 
 
 def open_run(prepared: Prepared, reports: Path, author: str, resume: Path | None,
-              facts: dict[str, Any]) -> tuple[str, Path, str, str, dict[str, Any] | None]:
+             facts: dict[str, Any]) -> tuple[str, Path, str, str, dict[str, Any] | None]:
     """Create (or reopen) the run directory: (run id, directory, created at, author, the
     report when a resumed run turns out to be finished already)."""
-    from auditft.signoff import sealing
-    from auditft.signoff.layout import ledger_for
-
     suite = prepared.suite
     if resume is None:
         run_id, run_dir = create_run_dir(reports, suite.name)
