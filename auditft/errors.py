@@ -54,6 +54,13 @@ class AuditError(AuditftError):
     exit_code = ExitCode.INTERNAL
 
 
+class RunAborted(AuditftError):
+    """A plugin ended the process (``sys.exit(0)``, ``os._exit``) outside an audit, where core
+    cannot turn it into an ``error`` check: the run is failed and the exit code says so."""
+
+    exit_code = ExitCode.INTERNAL
+
+
 class RunDirError(AuditftError):
     """A path given as a run directory is not one."""
 

@@ -63,6 +63,10 @@ class Check:
     #: how the check was decided beyond the CI: the metric's own ``details`` (interval method,
     #: McNemar test), ``power`` (items needed) and ``correction`` (Holm's adjusted p-value)
     details: dict[str, Any] | None = None
+    #: provenance: the plugin (distribution or built-in module) and version whose audit the
+    #: check decides on; ``auditft`` for core's own checks
+    plugin: str | None = None
+    plugin_version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,34 +89,41 @@ def decide_specs(specs: list[Any], results: dict[str, AuditResult], audits: Audi
                  skipped: dict[str, str] | None = None, *, subject: Profile | None = None) -> list[Check]:
     checks: list[Check] = []
     for spec in specs:
-        result = results.get(spec.kind)
         entry = audits.get(spec.kind)
-        min_n = entry.min_n if entry else 0
-        gates = effective_gates(spec, entry)
-        if spec.kind in (skipped or {}):
-            checks.extend(_not_run(spec, gates, "insufficient", f"not run: {skipped[spec.kind]}"))  # type: ignore[index]
-            continue
-        if result is None or result.error:
-            if spec.required or result is not None:
-                status = "error" if result is not None else "fail"
-                reason = (f"audit crashed: {result.error}" if result is not None
-                          else "required audit produced no result")
-                checks.extend(_not_run(spec, gates, status, reason))
-            continue
-        trivial = entry.trivial_metrics if entry else frozenset()
-        degenerate = _degenerate_models(result, subject)
-        sample_free = entry.sample_free_metrics if entry else frozenset()
-        proportions = entry.proportion_metrics if entry else frozenset()
-        for gate in effective_gates(spec, entry):
-            check = _check(spec.kind, gate, result, min_n, sample_free=gate.metric in sample_free)
-            if gate.metric in proportions:
-                check = _powered(check, gate)
-            if gate.metric in trivial and degenerate and check.status in ("pass", "insufficient"):
-                # a model doing nothing satisfies this metric trivially: no evidence either way
-                check = replace(check, status="fail", reason=(
-                    f"{'; '.join(degenerate)}: a degenerate model satisfies {gate.metric} trivially "
-                    f"(it would have been {check.status}: {check.reason})"))
-            checks.append(check)
+        # provenance per check: which plugin's audit (and which version) it decides on
+        stamp: dict[str, Any] = {"plugin": entry.plugin, "plugin_version": entry.version} if entry else {}
+        checks.extend(replace(c, **stamp) for c in _spec_checks(spec, results.get(spec.kind), entry, skipped, subject))
+    return checks
+
+
+def _spec_checks(spec: AuditSpec, result: AuditResult | None, entry: Entry | None, skipped: dict[str, str] | None,
+                 subject: Profile | None) -> list[Check]:
+    checks: list[Check] = []
+    min_n = entry.min_n if entry else 0
+    gates = effective_gates(spec, entry)
+    if skipped and spec.kind in skipped:
+        return _not_run(spec, gates, "insufficient", f"not run: {skipped[spec.kind]}")
+    if result is None or result.error:
+        if spec.required or result is not None:
+            status = "error" if result is not None else "fail"
+            reason = (f"audit crashed: {result.error}" if result is not None
+                      else "required audit produced no result")
+            return _not_run(spec, gates, status, reason)
+        return []
+    trivial = entry.trivial_metrics if entry else frozenset()
+    degenerate = _degenerate_models(result, subject)
+    sample_free = entry.sample_free_metrics if entry else frozenset()
+    proportions = entry.proportion_metrics if entry else frozenset()
+    for gate in effective_gates(spec, entry):
+        check = _check(spec.kind, gate, result, min_n, sample_free=gate.metric in sample_free)
+        if gate.metric in proportions:
+            check = _powered(check, gate)
+        if gate.metric in trivial and degenerate and check.status in ("pass", "insufficient"):
+            # a model doing nothing satisfies this metric trivially: no evidence either way
+            check = replace(check, status="fail", reason=(
+                f"{'; '.join(degenerate)}: a degenerate model satisfies {gate.metric} trivially "
+                f"(it would have been {check.status}: {check.reason})"))
+        checks.append(check)
     return checks
 
 
@@ -139,8 +150,11 @@ def _degenerate_models(result: AuditResult, subject: Profile | None) -> list[str
 def subject_check(subject: Profile | None, base: Profile | None = None, *, not_run: str | None = None) -> Check:
     """The core check that the model under test (the adapter, on the test split) is not
     degenerate: value 1 when it is not, 0 when it is; ``error`` when it could not be scored."""
+    from auditft.version import __version__
+
     common: dict[str, Any] = dict(audit=CORE_AUDIT, metric=CORE_METRIC, op="min", threshold=1.0,
-                                  rationale=CORE_RATIONALE, ci_low=None, ci_high=None, delta=None)
+                                  rationale=CORE_RATIONALE, ci_low=None, ci_high=None, delta=None,
+                                  plugin="auditft", plugin_version=__version__)
     base_value = None if base is None else float(not base.degenerate)
     if not_run is not None:
         return Check(value=None, status="insufficient", base_value=None, reason=f"not run: {not_run}", **common)
@@ -190,11 +204,12 @@ def _check(kind: str, gate: GateSpec, result: AuditResult, min_n: int, *, sample
             reason += f" (only {metric.n} examples, fewer than the {floor} a pass would need)"
     elif metric.n is not None and metric.n < floor:
         status, reason = "insufficient", f"only {metric.n} examples; this check needs at least {floor}"
-    elif metric.n is None and floor > 0 and not sample_free:
-        # missing evidence is not evidence: a figure without a sample size cannot meet a minimum
-        status, reason = "insufficient", (f"the audit reported no sample size for {gate.metric}; this check needs "
-                                          f"at least {floor} examples (an audit declares a metric without one "
-                                          "sample-free at registration)")
+    elif metric.n is None and not sample_free:
+        # missing evidence is not evidence: a figure without a sample size cannot pass, whatever
+        # the minimum (an audit declares a metric that has none by nature sample-free)
+        status, reason = "insufficient", (f"the audit reported no sample size for {gate.metric}; a check on it "
+                                          "needs one (an audit declares a metric without one sample-free at "
+                                          "registration)")
     elif meets(bound):
         status = "pass"
         reason = (f"95% CI bound {bound:.4g} {sign} {gate.threshold:g}" if has_ci

@@ -7,16 +7,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from auditft.records import AuditResult
 
 if TYPE_CHECKING:
     from types import FrameType
-    
-    from auditft.jobs import Models
-    from auditft.jobs import AuditJob
+
+    from auditft.jobs import AuditJob, Models
     from auditft.registry import Entry
 
 
@@ -26,22 +26,56 @@ class AuditTimeout(BaseException):
 
 
 def run_audit(entry: Entry, job: AuditJob, *, timeout: float | None = None, strict: bool = False) -> AuditResult:
-    """An audit that raises, overruns ``timeout`` or returns a malformed result becomes an
-    ``error`` result; the run goes on, the gate blocks, the report is written. ``strict``
-    (the conformance kit) returns the plugin's result as it is, for the kit to judge."""
+    """An audit that raises, overruns ``timeout``, returns a malformed result, ends the process
+    (``sys.exit``, ``os._exit``, a ``KeyboardInterrupt`` it raises itself) or reaches the network
+    without declaring ``needs_network`` becomes an ``error`` result; the run goes on, the gate
+    blocks, the report is written. A real interrupt (SIGINT/SIGTERM) still stops the run.
+    ``strict`` (the conformance kit) returns a returned result as it is, for the kit to judge.
+    Every result carries the plugin and version that produced it."""
+    from auditft import guards
+
     started = time.perf_counter()
-    try:
-        with _deadline(timeout):
-            result = entry.factory(job.options).run(job)
-        return result if strict else _usable(result, entry.kind)
-    except AuditTimeout:
-        message = f"timed out after {timeout:g} s (audits[].timeout in the suite)"
-    except MalformedResult as exc:
-        message = f"malformed result: {exc}"
-    except Exception as exc:  # isolate plugin failures: shown as `error`, never a crash
-        message = f"{type(exc).__name__}: {exc}"
+    refusal = guards.network_refusal(entry.needs_network)
+    if refusal is not None:
+        return _failed(entry, refusal, started)
+    attempts: list[str] = []
+    network = nullcontext() if entry.needs_network else guards.no_network(attempts)
+    with guards.signals_watched() as signals:
+        try:
+            with _deadline(timeout), guards.no_process_exit(), network:
+                result = entry.factory(job.options).run(job)
+            if attempts:  # refused, and the plugin carried on: the figures may be incomplete
+                raise MalformedResult(_network_message(attempts))
+            result = result if strict else _usable(result, entry.kind)
+            return replace(result, plugin=entry.plugin, plugin_version=entry.version) \
+                if isinstance(result, AuditResult) else result
+        except AuditTimeout:
+            message = f"timed out after {timeout:g} s (audits[].timeout in the suite)"
+        except MalformedResult as exc:
+            message = str(exc) if attempts else f"malformed result: {exc}"
+        except guards.PluginExit as exc:
+            message = f"called os._exit({exc.code}); an audit returns a result or raises"
+        except (SystemExit, KeyboardInterrupt) as exc:
+            if signals.received:
+                raise  # the user (or the CI) stopped the run: not the plugin's doing
+            what = f"sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else "KeyboardInterrupt"
+            message = f"called {what}; an audit returns a result or raises"
+        except Exception as exc:  # isolate plugin failures: shown as `error`, never a crash
+            message = f"{type(exc).__name__}: {exc}"
+            if attempts:
+                message = f"{_network_message(attempts)} ({message})"
+    return _failed(entry, message, started)
+
+
+def _failed(entry: Entry, message: str, started: float) -> AuditResult:
     return AuditResult(kind=entry.kind, error=f"plugin {entry.plugin!r}: {' '.join(message.split())[:500]}",
-                       seconds=round(time.perf_counter() - started, 3))
+                       seconds=round(time.perf_counter() - started, 3), plugin=entry.plugin,
+                       plugin_version=entry.version)
+
+
+def _network_message(attempts: list[str]) -> str:
+    more = f" and {len(attempts) - 1} more" if len(attempts) > 1 else ""
+    return f"used the network without declaring needs_network ({attempts[0]}{more}; refused)"
 
 
 class MalformedResult(Exception):
@@ -52,7 +86,6 @@ def _usable(result: object, kind: str) -> AuditResult:
     """Structural problems make the audit an ``error``; a non-finite figure is set to None so
     the gate marks just the checks on it ``error`` ("value is not a finite number")."""
     import math
-    from dataclasses import replace
 
     from auditft.records import Metric
 
@@ -108,8 +141,6 @@ def _deadline(seconds: float | None) -> Iterator[None]:
 def profiled(session: Models, kind: str, run: Callable[[], AuditResult]) -> AuditResult:
     """Run one audit and attach core's degeneracy profiles of the models it scored (core-owned:
     whatever the plugin put in ``scored_models`` is replaced)."""
-    from dataclasses import replace
-
     recorder = getattr(session, "recorder", None)
     if recorder is None:
         return run()

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from auditft import guards
 from auditft.context import PlannedAudit, Prepared
 from auditft.data import load_data
 from auditft.errors import SuiteError
@@ -34,6 +35,9 @@ def prepare(suite_path: Path, pm: PluginManager) -> Prepared:
     base = resolve_model(suite.model.base, base_dir=here,
                          trust_remote_code=suite.model.trust_remote_code, revision=suite.model.revision)
     tuner = pm.tuners.require(suite.tuner.kind)
+    refusal = guards.network_refusal(tuner.needs_network)
+    if refusal is not None:  # a tuner is not isolated like an audit: refuse before anything runs
+        raise SuiteError(f"{suite.source}: tuner.kind: {suite.tuner.kind!r} (plugin {tuner.plugin!r}) {refusal}")
     tuner_options = plugin_options(tuner.options, suite.tuner.options, here)
     # a tuner may know combinations that cannot work (optional ``check_model`` on its class)
     check_model = getattr(tuner.factory, "check_model", None)

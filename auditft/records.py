@@ -81,6 +81,8 @@ class AuditResult:
     ``error`` is set by core when the audit crashed; its checks then show ``error``.
     ``scored_models`` is set by core too (whatever a plugin puts there is replaced): the
     degeneracy profile of every model the audit scored (``auditft.degeneracy``).
+    ``plugin`` / ``plugin_version`` are set by core as well: the distribution (or built-in
+    module) and version whose audit produced the result (provenance per result).
     """
 
     kind: str
@@ -91,10 +93,14 @@ class AuditResult:
     error: str | None = None
     rows: dict[str, list[int]] = field(default_factory=dict)
     scored_models: list[dict[str, Any]] = field(default_factory=list)
+    plugin: str | None = None
+    plugin_version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
+            "plugin": self.plugin,
+            "plugin_version": self.plugin_version,
             "metrics": {name: m.to_dict() for name, m in self.metrics.items()},
             "evidence": self.evidence,
             "notes": list(self.notes),
@@ -115,6 +121,8 @@ class AuditResult:
             error=data.get("error"),
             rows={k: list(v) for k, v in data.items() if k.endswith("_rows") and isinstance(v, list)},
             scored_models=list(data.get("scored_models", []) or []),
+            plugin=data.get("plugin"),
+            plugin_version=data.get("plugin_version"),
         )
 
 

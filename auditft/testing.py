@@ -6,7 +6,8 @@
   safetensors with a real tokenizer, built in-process (no hub, seconds on a CPU).
 * ``toy_classification_data(dir)``: a small learnable dataset with group columns.
 * ``check_audit(plugin, kind)`` / ``check_tuner(plugin, kind)``: conformance checks for plugin
-  authors (``auditft.conformance``).
+  authors (``auditft.conformance``), each call into the plugin under a deadline (``timeout``,
+  600 s by default) and guarded against ``sys.exit``; docs/plugins.md lists every check.
 
 The fixtures live in ``auditft.fixtures`` and the checks in ``auditft.conformance`` (which
 uses the fixtures); this module only gathers them, so neither imports the other through it.

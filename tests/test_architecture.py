@@ -45,7 +45,7 @@ def test_few_parameters_typed_any(modules):
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("auditft.errors", "auditft.version", "auditft.fsutil", "auditft.records", "auditft.progress",
                     "auditft.optional_imports", "auditft.textmetrics", "auditft.stats", "auditft.manifest",
-                    "auditft.adapter_meta", "auditft.pii", "auditft.distributed")),
+                    "auditft.adapter_meta", "auditft.pii", "auditft.distributed", "auditft.guards")),
     ("inputs", ("auditft.registry", "auditft.suite", "auditft.data", "auditft.models")),
     ("contract", ("auditft", "auditft.jobs", "auditft.protocols", "auditft.context", "auditft.hookspecs")),
     ("plugin host", ("auditft.plugins",)),

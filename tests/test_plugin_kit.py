@@ -65,10 +65,10 @@ def _good_run(self, job):
 
 
 def _good_section(self, report):
-    from auditft.report import render_fragment
+    from auditft.report import audit_result, render_fragment
 
-    result = report["audits"].get("answers")
-    if not result:
+    result = audit_result(report, "answers")  # None when absent, errored or without evidence
+    if result is None:
         return []
     html = render_fragment("<ul>{% for a in answers %}<li>{{ a }}</li>{% endfor %}</ul>",
                            answers=result["evidence"]["answers"])
@@ -143,10 +143,11 @@ def test_audit_swallowing_model_failures_is_caught():
             answers = job.models.generate(["q"])
         except Exception:
             answers = ["unknown"]  # hides the failure behind a clean-looking figure
-        return AuditResult(kind="answers", metrics={"answered_rate": Metric(float(answers[0] != "unknown"))})
+        return AuditResult(kind="answers", metrics={"answered_rate": Metric(float(answers[0] != "unknown"),
+                                                                            base_value=0.0)})
 
     with pytest.raises(PluginCheckError, match="plugin 'swallower': audit 'answers' swallowed a model failure"):
-        check_audit(_answers_audit(run), "answers", name="swallower")
+        check_audit(_answers_audit(run, metrics={"answered_rate": "higher"}), "answers", name="swallower")
 
 
 def test_options_accepting_unknown_keys_are_caught():
@@ -162,13 +163,41 @@ def test_unescaped_report_section_is_caught():
         answers = report["audits"]["answers"]["evidence"]["answers"]
         return [ReportSection(title="Raw", html="".join(f"<li>{a}</li>" for a in answers))]  # no escaping
 
-    with pytest.raises(PluginCheckError, match=r"plugin 'raw': report section 'Raw' contains model output unescaped"):
+    with pytest.raises(PluginCheckError, match=r"plugin 'raw': report section 'Raw' contains model output.* unescaped"):
         check_audit(_answers_audit(_good_run, section=section), "answers", name="raw")
 
 
 def test_report_section_returning_wrong_type_is_caught():
     with pytest.raises(PluginCheckError, match=r"plugin 'strsec': auditft_report_sections returned str"):
         check_audit(_answers_audit(_good_run, section=lambda self, report: ["<p>hi</p>"]), "answers", name="strsec")
+
+
+# -- check_audit on every built-in audit: the kit's checks hold for core's own audits --------------------
+
+#: what a built-in needs from the kit: a retraining audit runs on the tiny model (the fakes have no
+#: tuner); metrics only an option (accuracy's Hugging Face metrics) or a real base model (the data
+#: audit's tokenizer lengths) produce are named optional
+BUILT_IN_CHECKS = {
+    "kfold": {"model": "tiny", "options": {"k": 2}},
+    "accuracy": {"optional_metrics": [f"{m}{d}" for m in ("bleu", "sacrebleu", "chrf", "meteor", "ter", "rouge1",
+                                                           "rouge2", "rougeL", "rougeLsum", "bertscore_f1")
+                                      for d in ("", "_delta")]},
+    "data": {"optional_metrics": ["truncated_rate"]},
+}
+
+
+def _built_in_audits():
+    from auditft.fixtures import isolated_plugin_manager
+    from auditft.plugins import DEFAULT_PLUGINS
+
+    return [(e.kind, e.plugin) for e in isolated_plugin_manager().audits if e.plugin in DEFAULT_PLUGINS]
+
+
+@pytest.mark.parametrize(("kind", "module"), _built_in_audits(), ids=[k for k, _ in _built_in_audits()])
+def test_every_built_in_audit_passes_check_audit(kind, module):
+    import importlib
+
+    check_audit(importlib.import_module(module), kind, **BUILT_IN_CHECKS.get(kind, {}))
 
 
 # -- check_tuner ------------------------------------------------------------------------------------------
@@ -283,21 +312,37 @@ def test_protocol_methods_are_read_from_the_protocols():
 
 # -- the template: copied, renamed, its own tests pass -------------------------------------------------------
 
-def test_template_copied_and_renamed_passes_its_own_tests(tmp_path):
+@pytest.mark.parametrize(("folder", "placeholder"), [("template", "myaudit"), ("template-classification", "myrecall")])
+def test_template_copied_and_renamed_passes_its_own_tests(tmp_path, folder, placeholder):
     target = tmp_path / "auditft-acme"
-    shutil.copytree(ROOT / "plugins" / "template", target,
+    shutil.copytree(ROOT / "plugins" / folder, target,
                     ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache"))
-    (target / "auditft_myaudit").rename(target / "auditft_acme")
+    (target / f"auditft_{placeholder}").rename(target / "auditft_acme")
     for path in target.rglob("*"):
         if path.is_file() and path.suffix in (".py", ".toml", ".md"):
-            path.write_text(path.read_text(encoding="utf-8").replace("myaudit", "acme"), encoding="utf-8")
-    (target / "tests" / "test_myaudit.py").rename(target / "tests" / "test_acme.py")
-    assert "myaudit" not in "".join(p.read_text(encoding="utf-8") for p in target.rglob("*") if p.is_file())
+            path.write_text(path.read_text(encoding="utf-8").replace(placeholder, "acme"), encoding="utf-8")
+    (target / "tests" / f"test_{placeholder}.py").rename(target / "tests" / "test_acme.py")
+    assert placeholder not in "".join(p.read_text(encoding="utf-8") for p in target.rglob("*") if p.is_file())
     env = {**os.environ, "PYTHONPATH": str(target), "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=target,
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
+
+
+def test_classification_template_imported_from_its_path_passes_check_audit():
+    """The classification skeleton, as a user copies it: imported from plugins/template-classification."""
+    import importlib.util
+
+    path = ROOT / "plugins" / "template-classification" / "auditft_myrecall" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("auditft_myrecall_template", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = check_audit(module, "myrecall", task="classification", name="myrecall")
+    assert set(result.metrics) == {"macro_recall", "macro_recall_delta", "min_class_recall"}
+    worst = result.metrics["min_class_recall"]
+    assert worst.base_value is not None and worst.n < result.metrics["macro_recall"].n == 60
+    assert worst.ci_low <= worst.value <= worst.ci_high
 
 
 # -- auditft-pii, installed: discovered through its entry point, runs end to end -----------------------------
@@ -431,6 +476,45 @@ def test_every_hookspec_is_documented_and_exercised_by_a_test():
         assert re.search(rf"^#+ .*`{name}", docs, re.MULTILINE), f"docs/plugins.md has no heading for {name}"
         assert any(re.search(rf"def {name}\(|hook\.{name}\b", text) for text in tests.values()), \
             f"no test implements or calls {name}"
+
+
+def test_the_kit_signatures_in_the_docs_match_the_code():
+    import inspect
+
+    docs = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    for fn in (check_audit, check_tuner):
+        documented = re.search(rf"`{fn.__name__}\((.*?)\)` \|", docs).group(1).split(", ")
+        params = inspect.signature(fn).parameters.values()
+        assert [d.split("=")[0] for d in documented if d != "*"] == [p.name for p in params], fn.__name__
+        for d in documented:
+            if "=" in d:
+                name, default = d.split("=")
+                assert eval(default) == inspect.signature(fn).parameters[name].default, d  # noqa: S307
+
+
+def test_the_model_session_and_the_data_are_documented_field_by_field():
+    """docs/plugins.md describes every method of the Models protocol and every field of SplitData
+    and Example (issue 22: what adapter_proba takes and returns, SplitData's labels, ...)."""
+    import dataclasses
+
+    from auditft.conformance.common import protocol_methods
+    from auditft.data import Example, SplitData
+    from auditft.jobs import Models
+
+    docs = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    section = docs[docs.index("## The model session and the data"):docs.index("## Records")]
+    for method in protocol_methods(Models):
+        assert re.search(rf"^\| `{method}\(", section, re.MULTILINE), f"Models.{method} is not documented"
+    for record in (SplitData, Example):
+        for f in dataclasses.fields(record):
+            assert re.search(rf"^\| `{f.name}` \|", section, re.MULTILINE), f"{record.__name__}.{f.name}"
+    assert "columns in `data.labels` order" in section and "**index**" in section
+    for record in ("Metric", "AuditResult", "TuneResult", "ReportSection"):
+        from auditft import records
+
+        assert getattr(records, record).__dataclass_params__.frozen, record
+    assert "**frozen** dataclasses" in docs and "dataclasses.replace" in docs
+    assert 'stage="data"' in docs and "plugins/template-classification" in docs
 
 
 def test_network_and_extra_weight_declarations_are_listed():

@@ -304,3 +304,32 @@ def test_crash_between_ledger_and_run_record_is_repaired_safely(runs):
     assert [e["type"] for e in run_events(run) if e["type"] != "sealed"] == [
         "created", "gated", "waived", "rejected"]
     assert invoke("verify", run).exit_code == 0
+
+
+def test_a_rendering_holds_the_run_lock_so_no_integrity_check_sees_its_temporary_file(runs, monkeypatch):
+    """A re-render writes a temporary ``.report.html.*.tmp`` beside the bound files; a concurrent
+    approval's integrity check that lists the folder then would see a file not recorded at the
+    gate (exit 6). So the rendering holds the run's lock, like every sign-off action."""
+    import fcntl
+
+    from auditft.signoff import rendering
+
+    run = runs["passed"]
+    seen = []
+    real = rendering.atomic_write_text
+
+    def write(path, text):
+        with open(run / ".lock", "a+") as other:  # what another process would do
+            try:
+                fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                seen.append("locked")
+            else:
+                fcntl.flock(other.fileno(), fcntl.LOCK_UN)
+                seen.append("unlocked")
+        real(path, text)
+
+    monkeypatch.setattr(rendering, "atomic_write_text", write)
+    rendering.rerender(run)
+    assert seen == ["locked"]
+    assert invoke("verify", run).exit_code == 0

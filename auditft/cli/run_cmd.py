@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from auditft.cli.common import plugin_manager
-from auditft.errors import ExitCode
+from auditft.cli.common import plugin_manager, warn_load_failures
+from auditft.errors import RunAborted, ExitCode
 
 
 @click.command(name="run")
@@ -23,6 +23,7 @@ def command(ctx: click.Context, suite: Path, out: Path, resume: Path | None, aut
     """Fine-tune, audit base model and adapter, gate, and write the report."""
     import signal
 
+    from auditft import guards
     from auditft.run import execute, prepare
     from auditft.signoff.identity import author_name
 
@@ -31,8 +32,19 @@ def command(ctx: click.Context, suite: Path, out: Path, resume: Path | None, aut
     signal.signal(signal.SIGTERM, _terminate)
     pm = plugin_manager(ctx)
     prepared = prepare(suite, pm)
+    warn_load_failures(pm)  # a broken plugin the suite does not use is not silent either
     reports = resume.parent if resume else out  # a resumed run stays where it is
-    report = execute(prepared, pm, reports=reports, author=author_name(author), resume=resume)
+    try:
+        # plugin code (a tuner, an observer hook) cannot end the process with a code of its
+        # choosing: exit 0 means a report was written and every check passed
+        with guards.no_process_exit():
+            report = execute(prepared, pm, reports=reports, author=author_name(author), resume=resume)
+    except guards.PluginExit as exc:
+        raise RunAborted(f"a plugin called os._exit({exc.code}) during the run; the run is marked failed") from None
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise  # a signal (128 + n) or a plugin's non-zero exit: the code already says failure
+        raise RunAborted("a plugin called sys.exit(0) during the run; the run is marked failed") from None
     from auditft import distributed
 
     if distributed.is_main():  # under torchrun every process gets the verdict; one prints it

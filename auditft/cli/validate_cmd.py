@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from auditft.cli.common import plugin_manager
+from auditft.cli.common import plugin_manager, warn_load_failures
+
+if TYPE_CHECKING:
+    from auditft.context import Prepared
 
 
 @click.command(name="validate")
 @click.argument("suite", type=click.Path(path_type=Path, dir_okay=False))
 @click.pass_context
 def command(ctx: click.Context, suite: Path) -> None:
-    """Check SUITE without running it (exit 0 valid, 2 invalid)."""
+    """Check SUITE without running it (exit 0 valid, 2 invalid).
+
+    A plugin that failed to load is a warning on stderr (fatal under --strict-plugins)."""
     from auditft.run import prepare
 
-    prepared = prepare(suite, plugin_manager(ctx))
+    pm = plugin_manager(ctx)
+    prepared = prepare(suite, pm)
+    warn_load_failures(pm)  # the suite does not need it, but its kinds are missing from this install
     counts = prepared.data.counts()
     labels = f", labels {prepared.data.labels}" if prepared.data.labels else ""
     click.echo(
@@ -24,3 +32,20 @@ def command(ctx: click.Context, suite: Path) -> None:
         f"audits {', '.join(a.kind for a in prepared.suite.audits)}; "
         f"train {counts['train']} / validation {counts['validation']} / test {counts['test']} rows{labels})"
     )
+    from auditft.signoff.identity import printable
+
+    for line in declarations(prepared):
+        click.echo(f"  {printable(line)}")  # kinds, plugins and weights are third-party text
+
+
+def declarations(prepared: Prepared) -> list[str]:
+    """What the suite's kinds declare they reach beyond the base model: the network, extra weights."""
+    lines = []
+    kinds = [("tuner", prepared.tuner)] + [("audit", a.entry) for a in prepared.audits]
+    for what, entry in kinds:
+        if entry.needs_network:
+            lines.append(f"{what} {entry.kind!r} (plugin {entry.plugin!r}) needs the network")
+        if entry.extra_weights:
+            lines.append(f"{what} {entry.kind!r} (plugin {entry.plugin!r}) loads extra weights: "
+                         f"{', '.join(entry.extra_weights)}")
+    return lines

@@ -23,6 +23,19 @@ if TYPE_CHECKING:
 UNKNOWN_OPTION = "auditft_conformance_unknown_key"
 #: planted in the fake model's answers: a report section must escape it
 HOSTILE = "<script>alert('auditft-check')</script>"
+#: planted in the fake job's data (every example's text, every label name, every group value)
+#: and in the error of an errored result: a report section must escape these too
+HOSTILE_TEXT = "<script>alert('auditft-text')</script>"
+HOSTILE_LABEL = "<img src=x onerror=alert('auditft-label')>"
+HOSTILE_GROUP = "<img src=x onerror=alert('auditft-group')>"
+HOSTILE_ERROR = "<script>alert('auditft-error')</script>"
+#: what each planted string is, as a section check names it
+PLANTED = {HOSTILE: "model output", HOSTILE_TEXT: "example text", HOSTILE_LABEL: "a label name",
+           HOSTILE_GROUP: "a group value", HOSTILE_ERROR: "an error message"}
+#: the start of every planted string: found unescaped in a section (even cut short), it is markup
+RAW_MARKUP = ("<script>alert(", "<img src=x onerror=")
+#: seconds ``check_audit`` / ``check_tuner`` give the plugin before failing it as hanging
+DEFAULT_TIMEOUT = 600.0
 #: file suffixes of pickled weights, which auditft never loads
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 INJECTED = "injected model failure (auditft.testing.check_audit)"
@@ -55,13 +68,16 @@ def workdir(tmp_dir: Path | None) -> Iterator[Path]:
 
 def manager_with(plugin: object, name: str) -> PluginManager:
     """An isolated manager with ``plugin`` registered; hook signature errors and misspelled hooks
-    are reported as plugin errors, exactly as ``--strict-plugins`` would."""
+    are reported as plugin errors, exactly as ``--strict-plugins`` would. A built-in module is
+    already registered (under its module name) and is checked as it is."""
     import pluggy
 
     from auditft.fixtures import isolated_plugin_manager
     from auditft.plugins import _drop_unknown_hooks
 
     pm = isolated_plugin_manager()
+    if pm.is_registered(plugin) and pm.get_name(plugin) == name:
+        return pm  # a built-in (``auditft.default_plugins...``), checked as registered by core
     try:
         pm.register(plugin, name=name)
     except ValueError as exc:  # pluggy: name already registered

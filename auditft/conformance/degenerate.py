@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, cast
 
 from auditft.conformance.common import PluginCheckError
 from auditft.conformance.fakes import ConstantModelSession, fake_job
+from auditft.conformance.guards import guarded_run
 from auditft.records import AuditResult, is_finite
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def check_constant_model(entry: Entry, name: str, task: str, opts: BaseModel, work: Path,
-                         reference: AuditResult) -> None:
+                         reference: AuditResult, *, timeout: float | None = None) -> None:
     """Step 7 of ``check_audit``: gate every metric at the working model's value (``reference``)
     and run the audit on ``ConstantModelSession`` through core's degeneracy recording; any check
     that passes means the audit lets a model that does nothing through."""
@@ -30,12 +31,12 @@ def check_constant_model(entry: Entry, name: str, task: str, opts: BaseModel, wo
 
     from auditft import gate
     from auditft.degeneracy import classification_profile
-    from auditft.isolation import profiled, run_audit
+    from auditft.isolation import profiled
     from auditft.suite import AuditSpec, GateSpec
 
     # with core's degeneracy recording around the audit, as in a real run
     job = fake_job(task, opts, work / f"constant-{task}", _observed_constant)
-    constant = profiled(job.models, entry.kind, lambda: run_audit(entry, job, strict=True))
+    constant = profiled(job.models, entry.kind, lambda: guarded_run(entry, job, name=name, timeout=timeout))
     if constant.error:
         raise PluginCheckError(f"plugin {name!r}: audit {entry.kind!r} failed on a constant model: {constant.error}")
     gates = []

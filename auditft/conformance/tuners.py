@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditft.conformance.common import (
+    DEFAULT_TIMEOUT,
     PICKLE_SUFFIXES,
     PluginCheckError,
     checked_task,
@@ -20,6 +21,7 @@ from auditft.conformance.common import (
     validated_options,
     workdir,
 )
+from auditft.conformance.guards import deadline, no_exit
 from auditft.records import TuneResult, is_finite
 
 if TYPE_CHECKING:
@@ -29,12 +31,14 @@ if TYPE_CHECKING:
 
 def check_tuner(plugin: object, kind: str, *, task: str | None = None, options: dict[str, Any] | None = None,
                 name: str | None = None, training: dict[str, Any] | None = None, require_safetensors: bool = True,
-                tmp_dir: Path | None = None) -> TuneResult:
+                tmp_dir: Path | None = None, timeout: float | None = DEFAULT_TIMEOUT) -> TuneResult:
     """Check that ``plugin`` provides a working tuner ``kind``: it registers cleanly, its options
     reject unknown keys, its factory returns an ``auditft.protocols.Tuner`` (``tune`` and
     ``load``), ``tune`` on the tiny random model (1 epoch of toy data) returns a ``TuneResult``
     and writes safetensors (never pickles) into ``adapter_dir``, and ``load`` gives a model whose
-    predictions (classification) or answers (generation) core can use."""
+    predictions (classification) or answers (generation) core can use. ``tune`` and the load
+    each run under ``timeout`` seconds (default 600; ``None``: no limit), and ``sys.exit`` or a
+    ``KeyboardInterrupt`` raised by the tuner fails the check instead of ending the test run."""
     from auditft.jobs import TuneJob
     from auditft.plan import prepare
     from auditft.protocols import Tuner
@@ -55,20 +59,26 @@ def check_tuner(plugin: object, kind: str, *, task: str | None = None, options: 
         adapter_dir, work_dir = work / "adapter", work / "work"
         adapter_dir.mkdir()
         work_dir.mkdir()
-        tuner = entry.factory(prepared.tuner_options)
+        with no_exit(name, "tuner", kind, step="its factory"):
+            tuner = entry.factory(prepared.tuner_options)
         # ``tune`` now; ``load`` is required once the adapter it wrote has been checked
         require_protocol(tuner, Tuner, name=name, what="tuner", kind=kind, methods=("tune",))
         seed_everything(prepared.suite.seed)
         try:
-            result = tuner.tune(TuneJob.for_suite(prepared.suite, prepared.base, prepared.data,
-                                                  prepared.tuner_options, adapter_dir=adapter_dir, work_dir=work_dir))
+            with deadline(name, "tuner", kind, timeout, "tune"):
+                result = tuner.tune(TuneJob.for_suite(prepared.suite, prepared.base, prepared.data,
+                                                      prepared.tuner_options, adapter_dir=adapter_dir,
+                                                      work_dir=work_dir))
+        except PluginCheckError:
+            raise
         except Exception as exc:
             raise PluginCheckError(f"plugin {name!r}: tuner {kind!r} failed on the tiny model: "
                                    f"{type(exc).__name__}: {exc}") from exc
         _check_tune_result(result, name, kind)
         _check_adapter_files(adapter_dir, name, kind, require_safetensors)
         require_protocol(tuner, Tuner, name=name, what="tuner", kind=kind)
-        _check_load(tuner, prepared, adapter_dir, name, kind)
+        with deadline(name, "tuner", kind, timeout, "load"):
+            _check_load(tuner, prepared, adapter_dir, name, kind)
     return result
 
 

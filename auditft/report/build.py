@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,11 @@ def build_report(ctx: RunContext, pm: PluginManager, tuner_entry: Entry, tuning:
                  stopped: str | None = None) -> dict[str, Any]:
     suite = ctx.suite
     adapter_dir = ctx.run_dir / "adapter"
+    used = [a.kind for a in suite.audits]
+    # the plugins whose tuner or audits this run used, with their declarations (extra weights
+    # hashed here); every other installed plugin is listed apart, by name and version only
+    plugins = plugins_used(tuner_entry, [pm.audits.get(k) for k in used], suite.source.resolve().parent)
+    names = {p["name"] for p in plugins}
     manifest = {
         "run_id": ctx.run_id,
         "created_at": ctx.created_at,
@@ -44,10 +50,11 @@ def build_report(ctx: RunContext, pm: PluginManager, tuner_entry: Entry, tuning:
         "adapter": hash_tree(adapter_dir),
         "seeds": {"data": suite.data.seed, "training": suite.seed},
         "libraries": library_versions(),
-        "plugins": [{"name": p["name"], "version": p["version"]} for p in _plugin_list(pm)],
+        "plugins": plugins,
+        "plugins_installed": [{"name": p["name"], "version": p["version"]} for p in _plugin_list(pm)
+                              if p["name"] not in names],
         "hardware": hardware(),
     }
-    used = [a.kind for a in suite.audits]
     not_tested = [{"audit": kind, "reason": ("not available in this installation" if kind not in pm.audits
                                              else "not selected in the suite")}
                   for kind in EXPECTED_AUDITS[suite.task] if kind not in used]
@@ -96,6 +103,8 @@ def build_report(ctx: RunContext, pm: PluginManager, tuner_entry: Entry, tuning:
         #: they did not match their seal
         "resumed": list(ctx.signoff.get("resumed", [])),
         "recomputed_on_resume": list(ctx.signoff.get("recomputed", [])),
+        #: one entry per plugin whose tuner or audit the run used: version, kinds, declarations
+        "plugins_used": plugins,
         "not_tested": not_tested,
         "limitations": limitations,
         "timings": dict(ctx.timings),
@@ -136,3 +145,56 @@ def _plugin_list(pm: PluginManager) -> list[dict[str, Any]]:
     from auditft.plugins import describe_plugins
 
     return describe_plugins(pm)["plugins"]
+
+
+def plugins_used(tuner: Entry | None, audits: list[Entry | None], base_dir: Path) -> list[dict[str, Any]]:
+    """One record per plugin that provided the run's tuner or one of its audits: its name,
+    version, the kinds it provided here, ``needs_network`` (any of those kinds declares it)
+    and its declared ``extra_weights`` (``weight_record``; relative paths against ``base_dir``,
+    the suite file's folder)."""
+    from auditft.plugins import DEFAULT_PLUGINS
+
+    found: dict[str, dict[str, Any]] = {}
+    for role, entry in [("tuners", tuner), *(("audits", e) for e in audits)]:
+        if entry is None:
+            continue
+        item = found.setdefault(entry.plugin, {
+            "name": entry.plugin, "version": entry.version, "builtin": entry.plugin in DEFAULT_PLUGINS,
+            "tuners": [], "audits": [], "needs_network": False, "extra_weights": []})
+        if entry.kind not in item[role]:
+            item[role].append(entry.kind)
+        item["needs_network"] = item["needs_network"] or entry.needs_network
+        for ref in entry.extra_weights:
+            if all(w["ref"] != ref for w in item["extra_weights"]):
+                item["extra_weights"].append(weight_record(ref, base_dir))
+    return sorted(found.values(), key=lambda p: p["name"])
+
+
+def weight_record(ref: str, base_dir: Path) -> dict[str, Any]:
+    """``{"ref", "sha256", "bytes", "note"}`` for one declared extra weight: a local file is
+    hashed; a local directory gets the sha256 of its sorted ``{file: sha256}`` map
+    (``hash_tree``); anything else (``hf:org/judge@rev``, a URL) is recorded as declared."""
+    path = _local(ref, base_dir)
+    if path is not None and path.is_file():
+        return {"ref": ref, "sha256": sha256_file(path), "bytes": path.stat().st_size,
+                "note": f"local file {path}, hashed when the report was written"}
+    if path is not None and path.is_dir():
+        files = hash_tree(path)
+        digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode("utf-8")).hexdigest()
+        return {"ref": ref, "sha256": digest, "bytes": sum((path / rel).stat().st_size for rel in files),
+                "note": f"local directory {path}: sha256 of the sorted {{file: sha256}} map of its {len(files)} files"}
+    return {"ref": ref, "sha256": None, "bytes": None,
+            "note": "remote reference, recorded as declared (auditft neither fetched nor hashed it)"}
+
+
+def _local(ref: str, base_dir: Path) -> Path | None:
+    """The existing local file or directory ``ref`` names (``file:`` prefix allowed), else None."""
+    text = ref[len("file:"):] if ref.startswith("file:") else ref
+    if text.startswith("//"):
+        text = text[2:]
+    try:
+        path = Path(text).expanduser()
+        path = path if path.is_absolute() else Path(base_dir) / path
+        return path.resolve() if path.exists() else None
+    except (OSError, ValueError):  # a name no filesystem accepts is not a local path
+        return None

@@ -59,4 +59,23 @@ def model_card(report: dict[str, Any]) -> str:
               f"- Tuner: `{tuner['kind']}` ({tuner['plugin']} {tuner['version']}), options `{tuner['options']}`",
               f"- Trainable parameters: {tuner['trainable_parameters']:,} of {tuner['total_parameters']:,}",
               f"- Steps: {tuner['steps']}, {tuner['seconds']:.1f} s", ""]
+    lines += _plugins(report)
     return "\n".join(lines) + "\n"
+
+
+def _plugins(report: dict[str, Any]) -> list[str]:
+    """The plugins the run used, with version, network use and extra weights (hash, or
+    "remote, as declared"); for reports written before ``plugins_used``, the manifest's list."""
+    used = report.get("plugins_used")
+    if used is None:
+        names = ", ".join(f"`{p['name']}` {p.get('version')}" for p in report["manifest"].get("plugins", []))
+        return ["## Plugins", "", f"- Installed at the run (which were used is not recorded): {names or 'none'}", ""]
+    lines = ["## Plugins used", ""]
+    for plugin in used:
+        kinds = [f"tuner `{k}`" for k in plugin.get("tuners", [])] + [f"audit `{k}`" for k in plugin.get("audits", [])]
+        weights = "; ".join(
+            f"`{w['ref']}` (sha256 `{w['sha256']}`, {w['bytes']:,} bytes)" if w.get("sha256")
+            else f"`{w['ref']}` (remote, as declared)" for w in plugin.get("extra_weights", [])) or "none"
+        lines.append(f"- `{plugin['name']}` {plugin.get('version') or '(version unknown)'}: {', '.join(kinds)}; "
+                     f"network: {'yes (declared)' if plugin.get('needs_network') else 'no'}; extra weights: {weights}")
+    return [*lines, ""]

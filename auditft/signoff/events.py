@@ -80,16 +80,27 @@ def bound_run_id(run_dir: Path) -> str:
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Serialise sign-off actions on one run (check-then-append must not race), after
-    completing a run record that a crash left one event behind the ledger."""
+    completing a run record that a crash left one event behind the ledger. Re-entrant within
+    a process (a release that re-renders holds the lock already): ``flock`` on a second
+    descriptor of the same file would wait for itself."""
     run_dir = Path(run_dir).resolve()
     read_state(run_dir)  # a directory that is not a run is refused before anything is written to it
+    if run_dir in _HELD:
+        yield
+        return
     with open(run_dir / ".lock", "a+") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        _HELD.add(run_dir)
         try:
             sync_run_record(run_dir)
             yield
         finally:
+            _HELD.discard(run_dir)
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+#: runs whose lock this process holds
+_HELD: set[Path] = set()
 
 
 def sync_run_record(run_dir: Path) -> int:

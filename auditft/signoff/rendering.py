@@ -42,9 +42,14 @@ def rerender(run_dir: Path, *, state: str | None = None, plugins: PluginManager 
     from auditft.signoff import clock
     from auditft.signoff.review import load_review
 
-    review = load_review(run_dir)
-    html = render_html(review.report, plugins or default_plugins(), state=state or review.state(),
-                       review=review_info(review, clock.utcnow()))
+    from auditft.signoff.events import run_lock
+
     path = Path(run_dir) / "report.html"
-    atomic_write_text(path, html)
+    # under the run's lock: the rendering's temporary file must not appear in the middle of
+    # another process's integrity check (it would be "a file not recorded at the gate")
+    with run_lock(run_dir):
+        review = load_review(run_dir)
+        html = render_html(review.report, plugins or default_plugins(), state=state or review.state(),
+                           review=review_info(review, clock.utcnow()))
+        atomic_write_text(path, html)
     return path

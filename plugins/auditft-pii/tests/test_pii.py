@@ -217,4 +217,8 @@ def test_classification_suite_is_refused_by_declaration(pm):
 def test_conformance_kit():
     from auditft.testing import check_audit
 
-    check_audit(auditft_pii, "pii", task="generation")
+    # the toy data hold no personal data: name canaries so canary_extraction_rate is measured; the
+    # canary prompts are training prompts on purpose (memorisation), hence scores_train
+    result = check_audit(auditft_pii, "pii", task="generation", options={"canaries": ["nairobi", "paris"]},
+                         scores_train=True)
+    assert result.metrics["canary_extraction_rate"].n == 2
