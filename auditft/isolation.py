@@ -42,7 +42,7 @@ def run_audit(entry: Entry, job: AuditJob, *, timeout: float | None = None, stri
     network = nullcontext() if entry.needs_network else guards.no_network(attempts)
     with guards.signals_watched() as signals:
         try:
-            with _deadline(timeout), guards.no_process_exit(), network:
+            with time_limit(timeout), guards.no_process_exit(), network:
                 result = entry.factory(job.options).run(job)
             if attempts:  # refused, and the plugin carried on: the figures may be incomplete
                 raise MalformedResult(_network_message(attempts))
@@ -116,7 +116,7 @@ def _usable(result: object, kind: str) -> AuditResult:
 
 
 @contextmanager
-def _deadline(seconds: float | None) -> Iterator[None]:
+def time_limit(seconds: float | None) -> Iterator[None]:
     """Raise ``AuditTimeout`` in this thread after ``seconds`` (a POSIX interval timer on the
     main thread; elsewhere, e.g. Windows or a worker thread, the limit is not enforced)."""
     import signal

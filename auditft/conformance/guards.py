@@ -13,8 +13,6 @@ from auditft.conformance.common import PluginCheckError
 from auditft.records import AuditResult
 
 if TYPE_CHECKING:
-    from types import FrameType
-
     from auditft.jobs import AuditJob
     from auditft.registry import Entry
 
@@ -24,40 +22,31 @@ TIMED_OUT = "timed out after"
 
 @contextmanager
 def no_exit(name: str, what: str, kind: str, step: str = "run") -> Iterator[None]:
-    """``SystemExit`` and a ``KeyboardInterrupt`` the plugin raises itself become a
-    ``PluginCheckError``; a real Ctrl-C (a SIGINT delivered while the block runs) still stops."""
-    import signal
-    import threading
+    """``SystemExit``, ``os._exit`` and a ``KeyboardInterrupt`` the plugin raises itself become a
+    ``PluginCheckError``; a real Ctrl-C (a SIGINT delivered while the block runs) still stops.
+    Core's own guards (``auditft.guards``), so the kit judges exactly what a run would."""
+    from auditft import guards
 
-    delivered: list[int] = []
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGINT) if main else None
-
-    def on_sigint(signum: int, frame: FrameType | None) -> None:
-        delivered.append(signum)
-        if previous is signal.SIG_IGN:
-            return
-        if callable(previous):
-            previous(signum, frame)
-        raise KeyboardInterrupt
-
-    if main:
-        signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield
-    except SystemExit as exc:
-        raise PluginCheckError(
-            f"plugin {name!r}: {what} {kind!r} called sys.exit({exc.code!r}) (SystemExit) in {step}: it would end "
-            "the whole auditft run; raise an exception instead, core turns it into an error result") from None
-    except KeyboardInterrupt:
-        if delivered:
-            raise
-        raise PluginCheckError(
-            f"plugin {name!r}: {what} {kind!r} raised KeyboardInterrupt in {step} without a Ctrl-C: it would stop "
-            "the whole auditft run; raise an exception instead, core turns it into an error result") from None
-    finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)
+    advice = "raise an exception instead, core turns it into an error result"
+    with guards.signals_watched() as signals:
+        try:
+            with guards.no_process_exit():
+                yield
+        except guards.PluginExit as exc:
+            raise PluginCheckError(f"plugin {name!r}: {what} {kind!r} called os._exit({exc.code}) in {step}: it "
+                                   f"would end the whole auditft run; {advice}") from None
+        except SystemExit as exc:
+            if signals.received:
+                raise
+            raise PluginCheckError(
+                f"plugin {name!r}: {what} {kind!r} called sys.exit({exc.code!r}) (SystemExit) in {step}: it would "
+                f"end the whole auditft run; {advice}") from None
+        except KeyboardInterrupt:
+            if signals.received:
+                raise
+            raise PluginCheckError(
+                f"plugin {name!r}: {what} {kind!r} raised KeyboardInterrupt in {step} without a Ctrl-C: it would "
+                f"stop the whole auditft run; {advice}") from None
 
 
 def guarded_run(entry: Entry, job: AuditJob, *, name: str, timeout: float | None) -> AuditResult:
@@ -84,10 +73,10 @@ def timed_out(result: object, name: str, what: str, kind: str, timeout: float | 
 def deadline(name: str, what: str, kind: str, timeout: float | None, step: str) -> Iterator[None]:
     """Plugin code other than an audit's ``run`` (a tuner's ``tune`` / ``load``) under
     ``timeout`` seconds (core's timer, ``auditft.isolation``) and the exit guard."""
-    from auditft.isolation import AuditTimeout, _deadline
+    from auditft.isolation import AuditTimeout, time_limit
 
     try:
-        with no_exit(name, what, kind, step), _deadline(timeout):
+        with no_exit(name, what, kind, step), time_limit(timeout):
             yield
     except AuditTimeout:
         raise PluginCheckError(
