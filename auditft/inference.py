@@ -103,7 +103,77 @@ class ModelSession:
             self._cache[key] = proba
         return self._cache[key]
 
+    def proba_texts(self, texts: list[str], *, which: str = "adapter") -> np.ndarray:
+        """Class probabilities on arbitrary ``texts`` (perturbed inputs, a second task's rows):
+        the fine-tuned classifier (``which="adapter"``) or the base model's linear probe, the
+        same probe as ``base_probe_proba``, on those texts' embeddings (``which="base"``)."""
+        key = f"proba_texts:{which}:{_digest(texts)}"
+        if key not in self._cache:
+            if which == "adapter":
+                model, tokenizer = self.adapter_model()
+                self._cache[key] = _softmax(self._batched(model, tokenizer, texts, lambda out, mask: out.logits,
+                                                          "adapter, other texts"))
+            elif which == "base":
+                self.base_probe_proba("train")  # fits the probe once
+                probe = self._cache["probe"]
+                model, tokenizer = self._cache["encoder"]
+                embedded = self._batched(model, tokenizer, texts, _mean_pool, "base, other texts")
+                proba = np.zeros((len(texts), len(self.data.labels)))
+                proba[:, probe.classes_] = probe.predict_proba(embedded)
+                self._cache[key] = proba
+            else:
+                raise ValueError(f"which must be 'adapter' or 'base', not {which!r}")
+        return self._cache[key]
+
     # -- generation ------------------------------------------------------------------------
+
+    def answer_logprobs(self, prompts: list[str], answers: list[str], *, which: str = "adapter") -> np.ndarray:
+        """The mean per-token log-probability the model gives ``answers[i]`` as its reply to
+        ``prompts[i]``, formatted exactly as ``generate`` formats them (chat template, system
+        prompt); ``exp`` of it is a per-token confidence in (0, 1]. An empty answer scores its
+        end-of-turn tokens only."""
+        if len(prompts) != len(answers):
+            raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
+        key = f"answer_logprobs:{which}:{_digest([prompts, answers])}"
+        if key not in self._cache:
+            self._cache[key] = self._score_answers(prompts, answers, which)
+        return self._cache[key]
+
+    def _score_answers(self, prompts: list[str], answers: list[str], which: str) -> np.ndarray:
+        import torch
+
+        from auditft.chat import render_prompt, render_response
+        from auditft.progress import progress_bar
+
+        model, tokenizer, context = self.causal_model(which)
+        device = next(model.parameters()).device
+        out = np.zeros(len(prompts), dtype=np.float64)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        with torch.inference_mode(), context, progress_bar(f"score answers: {which}", total=len(prompts)) as advance:
+            for ids in _length_batches(prompts, self.batch_size):
+                rows = []
+                for i in ids:
+                    chat = self.chat(prompts[i], which)
+                    head = tokenizer(render_prompt(tokenizer, chat), add_special_tokens=False)["input_ids"]
+                    tail = tokenizer(render_response(tokenizer, chat, answers[i]),
+                                     add_special_tokens=False)["input_ids"]
+                    rows.append((head, head + tail))
+                width = max(len(whole) for _, whole in rows)
+                input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(rows), width), dtype=torch.long)
+                for r, (_, whole) in enumerate(rows):
+                    input_ids[r, :len(whole)] = torch.tensor(whole)
+                    mask[r, :len(whole)] = 1
+                logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits.float()
+                logp = torch.log_softmax(logits[:, :-1], dim=-1)
+                targets = input_ids[:, 1:].to(device)
+                token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu().numpy()
+                for r, i in enumerate(ids):
+                    head, whole = rows[r]
+                    start, stop = max(len(head) - 1, 0), len(whole) - 1  # positions predicting answer tokens
+                    out[i] = float(token_logp[r, start:stop].mean()) if stop > start else 0.0
+                advance(len(ids))
+        return out
 
     def generate(self, prompts: list[str], *, which: str = "adapter",
                  max_new_tokens: int | None = None) -> list[str]:
@@ -233,6 +303,13 @@ class ModelSession:
         for ids, values in chunks:
             result[ids] = values
         return result
+
+
+def _digest(value: object) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(value).encode()).hexdigest()
 
 
 def _length_batches(texts: list[str], size: int) -> list[list[int]]:

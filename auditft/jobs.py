@@ -128,6 +128,15 @@ class Models(Protocol):
     def sample(self, prompts: list[str], *, which: str = "adapter", n: int = 5, temperature: float = 0.8,
                max_new_tokens: int | None = None) -> list[list[str]]: ...
 
+    def proba_texts(self, texts: list[str], *, which: str = "adapter") -> np.ndarray:
+        """Class probabilities on texts that are no split's rows (perturbed inputs, a second
+        task): the adapter, or the base model's linear probe on their embeddings."""
+        ...
+
+    def answer_logprobs(self, prompts: list[str], answers: list[str], *, which: str = "adapter") -> np.ndarray:
+        """Mean per-token log-probability of each answer as the reply to its prompt."""
+        ...
+
 
 @dataclass
 class Retrained:

@@ -104,6 +104,37 @@ class FakeModelSession:
         return [[self._answer(p, which, i + j) for j in range(n)] for i, p in enumerate(prompts)]
 
 
+    def proba_texts(self, texts: list[str], *, which: str = "adapter") -> np.ndarray:
+        """Probabilities that depend on the text (a seeded hash of it), mostly on the label of
+        the test row with the same text, so a perturbation can flip a prediction."""
+        import hashlib
+
+        import numpy as np
+
+        self._record_prompts(which, "proba_texts", texts)
+        k = max(len(self.data.labels), 2)
+        labels = {ex.text: ex.label for split in SPLITS for ex in getattr(self.data, split)}
+        proba = np.zeros((len(texts), k))
+        for i, text in enumerate(texts):
+            digest = int(hashlib.sha256(f"{which}:{text}".encode()).hexdigest()[:8], 16)
+            rng = np.random.default_rng(self.seed + digest)
+            proba[i] = rng.dirichlet(np.ones(k))
+            label = labels.get(text)
+            if label is not None and digest % 3:
+                proba[i] = proba[i] * 0.2
+                proba[i, label] += 0.8
+        return proba
+
+    def answer_logprobs(self, prompts: list[str], answers: list[str], *, which: str = "adapter") -> np.ndarray:
+        """A log-probability per answer in (-3, 0): higher for answers that match the reference."""
+        import numpy as np
+
+        self._record_prompts(which, "answer_logprobs", prompts)
+        references = {ex.text: ex.response for ex in self.data.test if ex.response}
+        return np.array([-0.1 - 0.3 * (i % 3) if answers[i] == references.get(p) else -1.5 - 0.5 * (i % 3)
+                         for i, p in enumerate(prompts)], dtype=float)
+
+
 class ConstantModelSession(FakeModelSession):
     """A model that does nothing: the adapter predicts the first label for every row and answers
     every prompt with ``CONSTANT_ANSWER``; the base model is ``FakeModelSession``'s."""
@@ -114,6 +145,22 @@ class ConstantModelSession(FakeModelSession):
         proba = np.zeros((len(self._split(split)), max(len(self.data.labels), 2)))
         proba[:, 0] = 1.0
         return proba
+
+    def proba_texts(self, texts: list[str], *, which: str = "adapter") -> np.ndarray:
+        import numpy as np
+
+        if which != "adapter":
+            return super().proba_texts(texts, which=which)
+        proba = np.zeros((len(texts), max(len(self.data.labels), 2)))
+        proba[:, 0] = 1.0
+        return proba
+
+    def answer_logprobs(self, prompts: list[str], answers: list[str], *, which: str = "adapter") -> np.ndarray:
+        import numpy as np
+
+        if which != "adapter":
+            return super().answer_logprobs(prompts, answers, which=which)
+        return np.full(len(prompts), -0.05)
 
     def generate(self, prompts: list[str], *, which: str = "adapter", max_new_tokens: int | None = None) -> list[str]:
         if which != "adapter":

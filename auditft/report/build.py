@@ -24,7 +24,7 @@ SCHEMA_VERSION = 1
 #: audits a reviewer of each task would expect; absent ones are listed under "Not tested"
 EXPECTED_AUDITS = {
     "classification": ("accuracy", "kfold", "fairness", "calibration", "robustness", "data"),
-    "generation": ("accuracy", "hallucination", "fairness", "robustness", "data"),
+    "generation": ("accuracy", "hallucination", "fairness", "robustness", "retention", "calibration", "data"),
 }
 
 

@@ -46,6 +46,7 @@ def model_card(report: dict[str, Any]) -> str:
         op = ">=" if check["op"] == "min" else "<="
         threshold = "" if check["threshold"] is None else f"{op} {check['threshold']:g}"
         lines.append(f"| {check['audit']} | {check['metric']} | {value} | {threshold} | {check['status']} |")
+    lines += _findings(report)
     lines += ["", "## Limitations and what was not tested", ""]
     for item in report["not_tested"]:
         lines.append(f"- Not tested: `{item['audit']}` ({item['reason']}).")
@@ -61,6 +62,21 @@ def model_card(report: dict[str, Any]) -> str:
               f"- Steps: {tuner['steps']}, {tuner['seconds']:.1f} s", ""]
     lines += _plugins(report)
     return "\n".join(lines) + "\n"
+
+
+def _findings(report: dict[str, Any]) -> list[str]:
+    """One line per audit that states its headline finding (``evidence["summary"]``, a plain
+    sentence the audit writes). Angle brackets are escaped: Markdown renderers pass raw HTML
+    through, and a summary quotes model output."""
+    found = [(kind, str(audit["evidence"]["summary"])) for kind, audit in report["audits"].items()
+             if not audit.get("error") and isinstance(audit.get("evidence"), dict) and audit["evidence"].get("summary")]
+    if not found:
+        return []
+    lines = ["", "## Findings by audit", ""]
+    for kind, summary in found:
+        text = " ".join(summary.replace("<", "&lt;").replace(">", "&gt;").split())
+        lines.append(f"- **{kind}**: {text}")
+    return lines
 
 
 def _plugins(report: dict[str, Any]) -> list[str]:
