@@ -13,6 +13,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# tests swap plugin sets in-process; the cached plugin table is tested on its own
+# (tests/test_plugin_table.py) and would otherwise carry one test's plugins into the next
+os.environ.setdefault("AUDITFT_NO_PLUGIN_CACHE", "1")
 
 from auditft.testing import isolated_plugin_manager, tiny_classifier, toy_classification_data, write_suite  # noqa: E402
 

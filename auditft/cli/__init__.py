@@ -1,7 +1,9 @@
 """The ``auditft`` command group. One small module per command (group).
 
-The plugin manager is built once per invocation, lazily (``cli.common.plugin_manager``), so
-``auditft --help`` never imports a plugin, let alone torch.
+The plugin manager is built once per invocation, lazily (``cli.common.plugin_manager``).
+``auditft --help`` lists the commands plugins add, so it loads plugins only when the cached
+plugin table (``auditft.plugin_table``) is missing or names a plugin with commands; it never
+imports torch.
 """
 
 from __future__ import annotations
@@ -35,7 +37,17 @@ class AuditftGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         if not ctx.resilient_parsing and os.environ.get("AUDITFT_NO_PLUGIN_COMMANDS") != "1":
-            self._load_plugin_commands(ctx)
+            from auditft import plugin_table
+
+            # the cached plugin table says whether any plugin adds commands: if none does,
+            # ``--help`` imports no plugin at all; on a miss, load them and keep the table
+            table = plugin_table.load()
+            if table is None or plugin_table.provides_commands(table):
+                self._load_plugin_commands(ctx)
+                if table is None and "pm" in (ctx.find_root().obj or {}):
+                    from auditft.plugins import describe_plugins
+
+                    plugin_table.store(describe_plugins(ctx.find_root().obj["pm"]))
         return super().list_commands(ctx)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:

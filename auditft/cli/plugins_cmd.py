@@ -21,10 +21,20 @@ def command(ctx: click.Context, fmt: str, show_all: bool) -> None:
     """List plugins (built-in and installed), the tuners and audits they provide.
 
     The table has one row per kind (a plugin that failed to load gets a row too); its second
-    line says what the kind declares (network, extra weights, data stage) and other hooks."""
-    from auditft.plugins import describe_plugins
+    line says what the kind declares (network, extra weights, data stage) and other hooks.
+    The listing is cached per installed plugin set and source (``auditft.plugin_table``;
+    ``AUDITFT_NO_PLUGIN_CACHE=1`` loads the plugins every time)."""
+    import copy
 
-    info = describe_plugins(plugin_manager(ctx))
+    from auditft import plugin_table
+
+    info = plugin_table.load()
+    strict = bool(ctx.find_root().obj and ctx.find_root().obj.get("strict_plugins"))
+    if info is None or (strict and info["load_errors"]):  # strict: a broken plugin must fail here
+        from auditft.plugins import describe_plugins
+
+        info = describe_plugins(plugin_manager(ctx))
+        plugin_table.store(copy.deepcopy(info))
     for plugin in info["plugins"]:
         plugin["status"] = "loaded"  # added: a failed plugin is listed in load_errors
     for failure in info["load_errors"]:
