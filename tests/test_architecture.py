@@ -48,7 +48,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
                     "auditft.adapter_meta", "auditft.pii", "auditft.distributed", "auditft.guards")),
     ("inputs", ("auditft.registry", "auditft.suite", "auditft.data", "auditft.models")),
     ("contract", ("auditft", "auditft.jobs", "auditft.protocols", "auditft.context", "auditft.hookspecs")),
-    ("plugin host", ("auditft.plugins",)),
+    ("plugin host", ("auditft.plugins", "auditft.plugin_table")),
     ("engine", ("auditft.inference", "auditft.training", "auditft.tuners", "auditft.chat", "auditft.seeding",
                 "auditft.degeneracy", "auditft.gate", "auditft.power", "auditft.retraining", "auditft.run_adapters",
                 "auditft.hfmetrics")),
