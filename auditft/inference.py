@@ -65,10 +65,7 @@ class ModelSession:
         """Class probabilities of the fine-tuned classifier on ``split``."""
         key = f"adapter_proba:{split}"
         if key not in self._cache:
-            model, tokenizer = self.adapter_model()
-            texts = [ex.text for ex in getattr(self.data, split)]
-            logits = self._batched(model, tokenizer, texts, lambda out, mask: out.logits, "adapter")
-            self._cache[key] = _softmax(logits)
+            self._cache[key] = self._adapter_scores([ex.text for ex in getattr(self.data, split)], "adapter")
         return self._cache[key]
 
     # -- base model: frozen encoder + linear probe ------------------------------------
@@ -97,10 +94,7 @@ class ModelSession:
                 y = np.array([ex.label for ex in self.data.train])
                 probe = LogisticRegression(max_iter=2000, C=1.0, random_state=self.seed)
                 self._cache["probe"] = probe.fit(x, y)
-            probe = self._cache["probe"]
-            proba = np.zeros((len(getattr(self.data, split)), len(self.data.labels)))
-            proba[:, probe.classes_] = probe.predict_proba(self.base_embeddings(split))
-            self._cache[key] = proba
+            self._cache[key] = self._probe_scores(self.base_embeddings(split))
         return self._cache[key]
 
     def proba_texts(self, texts: list[str], *, which: str = "adapter") -> np.ndarray:
@@ -110,28 +104,35 @@ class ModelSession:
         key = f"proba_texts:{which}:{_digest(texts)}"
         if key not in self._cache:
             if which == "adapter":
-                model, tokenizer = self.adapter_model()
-                self._cache[key] = _softmax(self._batched(model, tokenizer, texts, lambda out, mask: out.logits,
-                                                          "adapter, other texts"))
+                self._cache[key] = self._adapter_scores(texts, "adapter, other texts")
             elif which == "base":
-                self.base_probe_proba("train")  # fits the probe once
-                probe = self._cache["probe"]
+                self.base_probe_proba("train")  # fits the probe (and loads the encoder) once
                 model, tokenizer = self._cache["encoder"]
-                embedded = self._batched(model, tokenizer, texts, _mean_pool, "base, other texts")
-                proba = np.zeros((len(texts), len(self.data.labels)))
-                proba[:, probe.classes_] = probe.predict_proba(embedded)
-                self._cache[key] = proba
+                self._cache[key] = self._probe_scores(self._batched(model, tokenizer, texts, _mean_pool,
+                                                                    "base, other texts"))
             else:
                 raise ValueError(f"which must be 'adapter' or 'base', not {which!r}")
         return self._cache[key]
+
+    def _adapter_scores(self, texts: list[str], what: str) -> np.ndarray:
+        model, tokenizer = self.adapter_model()
+        return _softmax(self._batched(model, tokenizer, texts, lambda out, mask: out.logits, what))
+
+    def _probe_scores(self, embedded: np.ndarray) -> np.ndarray:
+        """The fitted probe's probabilities in the suite's label order (a label absent from
+        train gets probability 0)."""
+        probe = self._cache["probe"]
+        proba = np.zeros((len(embedded), len(self.data.labels)))
+        proba[:, probe.classes_] = probe.predict_proba(embedded)
+        return proba
 
     # -- generation ------------------------------------------------------------------------
 
     def answer_logprobs(self, prompts: list[str], answers: list[str], *, which: str = "adapter") -> np.ndarray:
         """The mean per-token log-probability the model gives ``answers[i]`` as its reply to
         ``prompts[i]``, formatted exactly as ``generate`` formats them (chat template, system
-        prompt); ``exp`` of it is a per-token confidence in (0, 1]. An empty answer scores its
-        end-of-turn tokens only."""
+        prompt); ``exp`` of it is a per-token confidence in (0, 1]. The end-of-turn marker counts
+        as one of the answer's tokens (stopping is part of the answer)."""
         if len(prompts) != len(answers):
             raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
         key = f"answer_logprobs:{which}:{_digest([prompts, answers])}"
@@ -219,12 +220,8 @@ class ModelSession:
 
     def _generate(self, prompts: list[str], which: str, max_new_tokens: int | None, *, n: int,
                   temperature: float | None) -> list[list[str]]:
-        import hashlib
-        import json
-
         max_new = max_new_tokens or self.max_new_tokens
-        digest = hashlib.sha256(json.dumps([which, prompts, max_new, n, temperature]).encode()).hexdigest()
-        key = f"generate:{digest}"
+        key = f"generate:{_digest([which, prompts, max_new, n, temperature])}"
         if key not in self._cache:
             self._cache[key] = self._run_generation(prompts, which, max_new, n, temperature)
         return self._cache[key]
