@@ -46,6 +46,9 @@ DATA_AND_ACCURACY = [{"kind": "data", "gates": [
     *ACCURACY_ONLY]
 HALLUCINATION_ONLY = [{"kind": "hallucination", "options": {"probes": "probes.jsonl", "consistency_probes": 0},
                        "gates": [{"metric": "hallucination_rate", "max": 0.3, "rationale": "hallucination only"}]}]
+#: one calibration gate: confidence must mean what it says (a tenth off at most)
+CALIBRATION_ONLY = [{"kind": "calibration", "gates": [
+    {"metric": "ece", "max": 0.1, "rationale": "calibration only"}]}]
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,11 @@ def _kfold(data: dict[str, Any], options: dict[str, Any], metric: str, bound: di
 #: a tuner that cannot leave the majority class: learning rate 0 (the head stays random)
 FROZEN = {**LORA, "training": {**TRAINING, "learning_rate": 1e-9, "epochs": 1}}
 
+#: overfitting small noisy data: the model grows sure of labels that are a quarter wrong
+OVERFIT = {**LORA, "training": {**TRAINING, "epochs": 40, "learning_rate": 0.05}}
+#: a short, gentle fine-tune on clean data: confidence stays close to accuracy
+GENTLE = {**LORA, "training": {**TRAINING, "epochs": 6}}
+
 #: the biased data has fewer urgent rows; a few more epochs let the model learn the bias itself
 LONGER = {**LORA, "training": {**TRAINING, "epochs": 10}}
 
@@ -148,6 +156,13 @@ FAST_CASES = [
          _classification({"label_noise": 0.25}, DATA_AND_ACCURACY)),
     Case("train/test leakage, data audit and accuracy gate", "40 test rows copied into the training file",
          "blocked", _classification({"leaked_test_rows": 40}, DATA_AND_ACCURACY)),
+    Case("clean control, calibration gate only", None, "passed",
+         _classification({"n_test": 300}, CALIBRATION_ONLY, GENTLE)),
+    Case("overconfident classifier, calibration gate only",
+         "48 training rows, 25% of labels flipped, 40 epochs at a high rate: confidence far above accuracy",
+         "blocked", _classification({"n_train": 48, "label_noise": 0.25}, CALIBRATION_ONLY, OVERFIT)),
+    Case("signal-free labels, calibration gate only", "labels independent of the text: a confident coin is calibrated",
+         "blocked", _classification({"signal_free": True}, CALIBRATION_ONLY)),
     Case("clean control, hallucination gate only", None, "passed",
          _generation(False, HALLUCINATION_ONLY), task="generation"),
     Case("always-abstaining model, hallucination gate only", "every training answer is 'unknown'", "blocked",

@@ -42,7 +42,7 @@ def test_valid_suite_loads_and_resolves_paths(toy, pm):
         (lambda d: d["release"].update(review_window="soon"), "release.review_window: Value error, invalid duration 'soon'"),
         (lambda d: d.pop("model"), "model: Field required"),
         (lambda d: d["tuner"].update(kind="lorax"), "tuner.kind: unknown tuner 'lorax' (known: adapter, distill, freeze, full, ia3, lora, prefix, prompt, ptuning, qlora)"),
-        (lambda d: d["audits"][0].update(kind="vibes"), "audits[0].kind: unknown audit 'vibes' (known: accuracy, data, fairness, hallucination, kfold)"),
+        (lambda d: d["audits"][0].update(kind="vibes"), "audits[0].kind: unknown audit 'vibes' (known: accuracy, calibration, data, fairness, hallucination, kfold"),
         (lambda d: d["tuner"]["options"].update(r=0), "tuner.options.r: Input should be greater than or equal to 1"),
         (lambda d: d["tuner"]["options"].update(rank=4), "tuner.options.rank: unknown key"),
         (lambda d: d["audits"][0].update(options={"n_boot": 5}), "audits[0].options.n_boot: Input should be greater than or equal to 100"),
