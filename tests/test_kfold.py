@@ -120,7 +120,9 @@ def test_options_are_validated_at_prepare(toy, tiny_model_dir):
 
     directory, _ = toy
     pm = isolated_plugin_manager()
-    for options, needle in (({"k": 1}, r"options\.k: .*greater than or equal to 2"), ({"folds": 3}, "unknown key")):
+    for options, needle in (({"k": 1}, r"options\.k: .*greater than or equal to 2"), ({"folds": 3}, "unknown key"),
+                            ({"seeds": 1}, r"options\.seeds: .*1 seed has no spread"),
+                            ({"seeds": 99}, r"options\.seeds: .*less than or equal to 20")):
         suite = write_suite(directory / "bad.yaml", model_dir=tiny_model_dir,
                             audits=[{"kind": "kfold", "options": options}])
         with pytest.raises(SuiteError, match=needle):
@@ -185,21 +187,22 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
-def _run(directory: Path, model_dir: Path, name: str) -> tuple[dict, Path]:
+def _run(directory: Path, model_dir: Path, name: str, **options: int) -> tuple[dict, Path]:
     pm = isolated_plugin_manager()
     suite = write_suite(directory / f"{name}.yaml", model_dir=model_dir, name=name,
                         tuner={"kind": "lora", "options": {"r": 4, "alpha": 8, "dropout": 0.0}, "training": TRAINING},
-                        audits=[{"kind": "kfold", "options": {"k": 3}, "gates": GATES}])
+                        audits=[{"kind": "kfold", "options": {"k": 3, **options}, "gates": GATES}])
     report = execute(prepare(suite, pm), pm, reports=directory / "reports", author="alice")
     return report, directory / "reports" / report["run_id"]
 
 
 @pytest.fixture(scope="module")
 def clean_run(tmp_path_factory, tiny_model_dir):
-    """The control: the learnable toy task (120 train rows: 108 + 12 validation)."""
+    """The control: the learnable toy task (120 train rows: 108 + 12 validation), with seed
+    stability on (fold 1's split trained with 3 seeds: 2 extra trainings)."""
     directory = tmp_path_factory.mktemp("kfold-clean")
     toy_classification_data(directory, n_train=120, n_test=40)
-    return _run(directory, tiny_model_dir, "clean")
+    return _run(directory, tiny_model_dir, "clean", seeds=3)
 
 
 def _random_label_data(directory: Path, n_train: int = 36, n_test: int = 30) -> None:
@@ -267,8 +270,10 @@ def test_report_has_the_section_and_report_json_the_metrics(clean_run):
     _, run_dir = clean_run
     report = json.loads((run_dir / "report.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
     metrics = report["audits"]["kfold"]["metrics"]
-    assert set(metrics) == set(kfold.CLASSIFICATION_METRICS)
+    assert set(metrics) == set(kfold.CLASSIFICATION_METRICS) | set(kfold.SEED_CLASSIFICATION_METRICS)
     for name, m in metrics.items():
+        if name.startswith("seed_"):
+            continue  # scored on fold 1's held-out rows, no base figure (test_seed_stability_*)
         assert m["n"] == 120 and m["value"] is not None, name
         assert m["base_value"] is not None and m["delta"] is not None, name
     assert metrics["kfold_mean_accuracy"]["ci_low"] <= metrics["kfold_mean_accuracy"]["value"] <= metrics["kfold_mean_accuracy"]["ci_high"]
@@ -276,6 +281,31 @@ def test_report_has_the_section_and_report_json_the_metrics(clean_run):
     assert 'id="audit-kfold"' in html or "audit-kfold" in html
     assert "K-fold generalisation" in html and "held-out accuracy per fold" in html
     assert "generalization_gap" in html and "<script" not in html.lower()
+
+
+def test_seed_stability_trains_fold_1_again_with_other_seeds(clean_run):
+    """seeds: 3 -> fold 1's adapter plus 2 more on the same rows; the seeds really differ (a
+    seed applied after the adapter is built, TRL's old trap, would make the runs identical)."""
+    report, run_dir = clean_run
+    kf = report["audits"]["kfold"]
+    seeds = kf["evidence"]["seeds"]
+    fold1 = kf["evidence"]["folds"][0]
+    assert seeds["n_seeds"] == 3 and seeds["extra_trainings"] == 2 and len(seeds["runs"]) == 3
+    assert len(set(seeds["seeds"])) == 3 and seeds["seeds"] == [r["seed"] for r in seeds["runs"]]
+    assert seeds["runs"][0]["heldout_accuracy"] == fold1["heldout_accuracy"]  # fold 1's adapter is seed 1
+    assert seeds["n_heldout"] == fold1["n_heldout"] and seeds["n_train"] == fold1["n_train"]
+    figures = {(r["heldout_accuracy"], r["train_accuracy"], r["steps"]) for r in seeds["runs"]}
+    assert len(figures) > 1 or seeds["disagreement"] > 0, seeds  # different initialisations, different models
+    assert all(r["steps"] == seeds["runs"][0]["steps"] for r in seeds["runs"])  # same rows, same schedule
+    std = kf["metrics"]["seed_std_accuracy"]
+    held = [r["heldout_accuracy"] for r in seeds["runs"]]
+    mean = sum(held) / 3
+    assert std["value"] == pytest.approx(math.sqrt(sum((h - mean) ** 2 for h in held) / 2))
+    assert std["ci_low"] <= std["value"] <= std["ci_high"] and std["n"] == fold1["n_heldout"]
+    assert kf["metrics"]["seed_range_accuracy"]["value"] == pytest.approx(max(held) - min(held))
+    html = (run_dir / "report.html").read_text()
+    assert "Seed stability: 3 seeds on fold 1&#39;s split" in html or "Seed stability: 3 seeds on fold 1's split" in html
+    assert "across seeds (same split)" in html and "across folds (different splits)" in html
 
 
 def test_generation_orchestration_with_fake_models(tmp_path, monkeypatch):

@@ -178,7 +178,9 @@ def test_report_section_returning_wrong_type_is_caught():
 #: tuner); metrics only an option (accuracy's Hugging Face metrics) or a real base model (the data
 #: audit's tokenizer lengths) produce are named optional
 BUILT_IN_CHECKS = {
-    "kfold": {"model": "tiny", "options": {"k": 2}},
+    # the seed-stability metrics come only with options.seeds >= 2 (tests/test_kfold.py runs them)
+    "kfold": {"model": "tiny", "options": {"k": 2}, "optional_metrics": ["seed_std_accuracy", "seed_range_accuracy",
+                                                                     "seed_std_token_f1", "seed_range_token_f1"]},
     "accuracy": {"optional_metrics": [f"{m}{d}" for m in ("bleu", "sacrebleu", "chrf", "meteor", "ter", "rouge1",
                                                            "rouge2", "rougeL", "rougeLsum", "bertscore_f1")
                                       for d in ("", "_delta")]},

@@ -21,8 +21,13 @@ along the same folds.
 The package: ``options`` (options and the metric table), ``folds`` (which rows each fold
 trains and is scored on), ``audit`` (the folds, trained by core's retraining service
 ``job.retrain``), ``scoring`` (a fold's figures, the base model's), ``statistics`` and
-``result`` (aggregates, evidence, notes), and ``section.j2`` (the report section). sklearn,
-scipy and the model libraries load only when the audit runs.
+``result`` (aggregates, evidence, notes), ``seeds`` (seed stability), and ``section.j2`` (the
+report section). sklearn, scipy and the model libraries load only when the audit runs.
+
+Seed stability (``seeds: N``, N >= 2): fold 1's split is trained again with N - 1 further seeds
+(fold 1's own adapter is the first), all on the same training rows and scored on the same
+held-out rows; ``seed_std_*`` and ``seed_range_*`` report the spread across seeds beside the
+spread across folds. Cost: N - 1 extra trainings.
 """
 
 from __future__ import annotations
@@ -32,10 +37,24 @@ from typing import TYPE_CHECKING, Any
 from auditft import hookimpl
 from auditft.default_plugins.audits.kfold.audit import KFoldAudit
 from auditft.default_plugins.audits.kfold.folds import EARLY_STOPPING_FRACTION, fold_indices, subsample
-from auditft.default_plugins.audits.kfold.options import CLASSIFICATION_METRICS, GENERATION_METRICS, KFoldOptions
+from auditft.default_plugins.audits.kfold.options import (
+    CLASSIFICATION_METRICS,
+    GENERATION_METRICS,
+    SEED_CLASSIFICATION_METRICS,
+    SEED_GENERATION_METRICS,
+    KFoldOptions,
+)
 from auditft.default_plugins.audits.kfold.result import GENERATION_BASE_NOTE, INTERVAL_NOTE, PROBE_NOTE
 from auditft.default_plugins.audits.kfold.scoring import MIN_GROUP, evaluate_generation, score_generation, subgroup_gap
-from auditft.default_plugins.audits.kfold.statistics import corrected_interval, std_interval, summarise, t_interval
+from auditft.default_plugins.audits.kfold.seeds import SEED_NOTE, seed_values
+from auditft.default_plugins.audits.kfold.statistics import (
+    corrected_interval,
+    expected_range_factor,
+    seed_spread,
+    std_interval,
+    summarise,
+    t_interval,
+)
 from auditft.records import ReportSection, is_finite
 
 if TYPE_CHECKING:
@@ -43,9 +62,10 @@ if TYPE_CHECKING:
 
 # the names the single-module plugin offered, still importable from here
 __all__ = ["CLASSIFICATION_METRICS", "EARLY_STOPPING_FRACTION", "GENERATION_BASE_NOTE", "GENERATION_METRICS",
-           "INTERVAL_NOTE", "MIN_GROUP", "PROBE_NOTE", "KFoldAudit", "KFoldOptions", "auditft_register_audits",
-           "auditft_report_sections", "corrected_interval", "evaluate_generation", "fold_indices", "score_generation",
-           "std_interval", "subgroup_gap", "subsample", "summarise", "t_interval"]
+           "INTERVAL_NOTE", "MIN_GROUP", "PROBE_NOTE", "SEED_CLASSIFICATION_METRICS", "SEED_GENERATION_METRICS",
+           "SEED_NOTE", "KFoldAudit", "KFoldOptions", "auditft_register_audits", "auditft_report_sections",
+           "corrected_interval", "evaluate_generation", "expected_range_factor", "fold_indices", "score_generation",
+           "seed_spread", "seed_values", "std_interval", "subgroup_gap", "subsample", "summarise", "t_interval"]
 
 
 @hookimpl
@@ -56,14 +76,19 @@ def auditft_register_audits(register: AuditRegistry) -> None:
         summary="k-fold cross-validation with fresh adapters: mean, spread and train-vs-held-out gap",
         tasks=("classification", "generation"),
         options=KFoldOptions,
-        metrics={**CLASSIFICATION_METRICS, **GENERATION_METRICS},
+        metrics={**CLASSIFICATION_METRICS, **GENERATION_METRICS, **SEED_CLASSIFICATION_METRICS,
+                 **SEED_GENERATION_METRICS},
         min_n=30,
         # fold models that all predict the majority class agree perfectly and score the same on
-        # their training rows as on held-out ones: zero spread, zero gap
-        trivial_metrics=("kfold_std_accuracy", "kfold_std_token_f1", "generalization_gap"),
+        # their training rows as on held-out ones: zero spread, zero gap; seed models that all
+        # collapse to it likewise have zero spread across seeds
+        trivial_metrics=("kfold_std_accuracy", "kfold_std_token_f1", "generalization_gap", *SEED_CLASSIFICATION_METRICS,
+                         *SEED_GENERATION_METRICS),
         limitations=("trains k extra adapters (k times the tuning cost; max_rows bounds it)",
                      "fold figures share training rows, so the t-intervals are somewhat optimistic",
-                     "the classification base figure is a linear probe, not a zero-shot classifier"),
+                     "the classification base figure is a linear probe, not a zero-shot classifier",
+                     "seeds: N - 1 more trainings on fold 1's split; the seed moves the initial weights (head, "
+                     "adapter), not batch order or dropout, and 3 seeds give a wide interval on the spread"),
     )
 
 
@@ -86,6 +111,12 @@ def auditft_report_sections(report: dict[str, Any]) -> list[ReportSection]:
             for f in ev.get("folds", [])]
     chart = bar_chart(rows, f"held-out {label} per fold", lo=0, hi=1,
                       ref=mean if is_finite(mean) else None, ref_label="mean")
+    seeds = ev.get("seeds")
+    seed_chart = bar_chart([{"label": f"seed {r['seed_index']} ({r['seed']})", "value": r.get(f"heldout_{figure}")}
+                            for r in seeds.get("runs", [])], f"held-out {label} per seed (fold 1's split)", lo=0, hi=1,
+                           ref=seeds.get("mean") if is_finite(seeds.get("mean")) else None,
+                           ref_label="mean") if seeds else None
     html = render_template(__name__, "section.j2", ev=ev, metrics=metrics, notes=result.get("notes", []),
-                           chart=chart, figure=figure, label=label, classification=figure == "accuracy")
+                           chart=chart, seed_chart=seed_chart, seeds=seeds, figure=figure, label=label,
+                           classification=figure == "accuracy")
     return [ReportSection(title="K-fold generalisation", html=html, anchor="audit-kfold", order=25)]

@@ -5,17 +5,18 @@ training rows, and the base model on the same folds."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from auditft.default_plugins.audits.kfold import folds as folding
 from auditft.default_plugins.audits.kfold import scoring
+from auditft.default_plugins.audits.kfold.seeds import seed_record, seed_values
 
 if TYPE_CHECKING:
-    from auditft.data import Example
+    from auditft.data import Example, SplitData
     from auditft.default_plugins.audits.kfold.options import KFoldOptions
     from auditft.default_plugins.audits.kfold.scoring import BaseFigures
-    from auditft.jobs import AuditJob, Retrainer
+    from auditft.jobs import AuditJob, Models, Retrainer
     from auditft.records import AuditResult
     from auditft.suite import TrainingSpec
 
@@ -54,21 +55,32 @@ class KFoldAudit:
         base = scoring.base_figures(job, rows)
 
         records: list[dict[str, Any]] = []
-        # one read of the base weights for all k trainings and evaluations
-        with retrain.reusing_base(), progress_bar("kfold", total=k) as advance:
+        seed_runs: list[dict[str, Any]] | None = None
+        n_seeds = self.options.seeds
+        # one read of the base weights for all k trainings (+ seeds - 1) and evaluations
+        with retrain.reusing_base(), progress_bar("kfold", total=k + max(0, n_seeds - 1)) as advance:
             for i, (train_idx, held_idx) in enumerate(plan):
-                records.append(self._fold(job, retrain, i, rows, labels, train_idx, held_idx,
-                                          training=training, early_stopping=early_stopping, base=base))
+                split = self._split(job, i, rows, labels, train_idx, held_idx, early_stopping)
+                record, predictions = self._fold(job, retrain, split, training=training, base=base)
+                records.append(record)
+                if i == 0 and n_seeds:
+                    # fold 1's adapter is seed 1 of the seed-stability runs: same split, its own seed
+                    seed_runs = [seed_record(1, job.seed, "fold 1 adapter", record, predictions)]
                 advance(1)
-        return kfold_result(job, self.options, rows, available, records, base, early_stopping, started)
+            if seed_runs is not None:
+                first = self._split(job, 0, rows, labels, *plan[0], early_stopping)
+                for s, seed in enumerate(seed_values(job.seed, n_seeds)[1:], start=2):
+                    seed_runs.append(self._seed(job, retrain, first, s, seed, training=training))
+                    advance(1)
+        return kfold_result(job, self.options, rows, available, records, base, early_stopping, started,
+                            seed_runs=seed_runs)
 
-    def _fold(self, job: AuditJob, retrain: Retrainer, i: int, rows: list[Example], labels: list[int] | None,
-              train_idx: list[int], held_idx: list[int], *, training: TrainingSpec, early_stopping: bool,
-              base: BaseFigures | None) -> dict[str, Any]:
-        """Train fold ``i``'s adapter on its training rows and score it; the fold's record."""
+    def _split(self, job: AuditJob, i: int, rows: list[Example], labels: list[int] | None, train_idx: list[int],
+               held_idx: list[int], early_stopping: bool) -> FoldSplit:
+        """Fold ``i``'s rows: what its adapter trains on (less the early-stopping validation
+        part), is scored on (held-out fold, training rows or a sample of them)."""
         from auditft.data import SplitData
 
-        started = time.perf_counter()
         classification = job.task == "classification"
         fit_idx, val_idx = (folding.carve_validation(train_idx, labels, job.seed + i)
                             if early_stopping else (train_idx, []))
@@ -79,25 +91,64 @@ class KFoldAudit:
         # what the fold's model is scored on: its held-out rows and all (or a sample of) its training rows
         scored = (split if not classification or self.options.train_accuracy_rows == "all"
                   else replace(split, train=[rows[j] for j in sample]))
-        with retrain.train(split, seed=job.seed + i, name=f"fold {i + 1} adapter", training=training,
-                           scored=scored) as model:
-            if classification:
-                figures = scoring.evaluate_classification(model.session, scored)
-                figures.update(base.fold(fit_idx, held_idx) if base else {})
-            else:
-                figures = scoring.evaluate_generation(model.session, split.test, [rows[j] for j in sample],
-                                                      split.group_columns)
-                figures.update(base.fold(sample, held_idx) if base else {})
+        return FoldSplit(i, fit_idx, val_idx, held_idx, sample, split, scored, [rows[j] for j in sample])
+
+    def _fold(self, job: AuditJob, retrain: Retrainer, fs: FoldSplit, *, training: TrainingSpec,
+              base: BaseFigures | None) -> tuple[dict[str, Any], list[int] | None]:
+        """Train fold ``fs.i``'s adapter on its training rows and score it; the fold's record
+        and (classification) its held-out predictions."""
+        started = time.perf_counter()
+        classification = job.task == "classification"
+        with retrain.train(fs.split, seed=job.seed + fs.i, name=f"fold {fs.i + 1} adapter", training=training,
+                           scored=fs.scored) as model:
+            figures, predictions = _score(job, model.session, fs)
+            if base:
+                figures.update(base.fold(fs.fit_idx if classification else fs.sample, fs.held_idx))
             tuning, tune_seconds = model.tuning, model.seconds
         return {
-            "fold": i + 1, "n_train": len(fit_idx), "n_validation": len(val_idx),
-            "n_heldout": len(held_idx),
-            "heldout_label_counts": scoring.label_counts(split.test, job.data.labels) if classification else None,
+            "fold": fs.i + 1, "n_train": len(fs.fit_idx), "n_validation": len(fs.val_idx),
+            "n_heldout": len(fs.held_idx),
+            "heldout_label_counts": scoring.label_counts(fs.split.test, job.data.labels) if classification else None,
             **figures,
             "steps": int(tuning.steps), "train_seconds": round(float(tuning.seconds), 3),
             "tune_seconds": round(tune_seconds, 3),
             "fold_seconds": round(time.perf_counter() - started, 3),
-        }
+        }, predictions
+
+    def _seed(self, job: AuditJob, retrain: Retrainer, fs: FoldSplit, s: int, seed: int, *,
+              training: TrainingSpec) -> dict[str, Any]:
+        """Seed ``s``'s adapter: fold 1's split again, trained from ``seed``; no base figures
+        (the frozen base model has no training seed)."""
+        started = time.perf_counter()
+        name = f"seed {s} adapter"
+        with retrain.train(fs.split, seed=seed, name=name, training=training, scored=fs.scored) as model:
+            figures, predictions = _score(job, model.session, fs)
+            record = {**figures, "steps": int(model.tuning.steps), "train_seconds": round(float(model.tuning.seconds), 3),
+                      "tune_seconds": round(model.seconds, 3), "fold_seconds": round(time.perf_counter() - started, 3)}
+        return seed_record(s, seed, name, record, predictions)
+
+
+@dataclass(frozen=True)
+class FoldSplit:
+    """One fold's rows: indices into the folded rows and the splits its adapter sees."""
+
+    i: int
+    fit_idx: list[int]
+    val_idx: list[int]
+    held_idx: list[int]
+    sample: list[int]
+    split: SplitData
+    scored: SplitData
+    sample_rows: list[Example]
+
+
+def _score(job: AuditJob, session: Models, fs: FoldSplit) -> tuple[dict[str, Any], list[int] | None]:
+    """A retrained adapter's figures on its fold, and its held-out predictions (classification)."""
+    if job.task == "classification":
+        figures = scoring.evaluate_classification(session, fs.scored)
+        # cached by the session: the predictions the figures were computed from
+        return figures, [int(p) for p in session.adapter_proba("test").argmax(axis=1)]
+    return scoring.evaluate_generation(session, fs.split.test, fs.sample_rows, fs.split.group_columns), None
 
 
 def _labels(examples: list[Example], classification: bool) -> list[int] | None:

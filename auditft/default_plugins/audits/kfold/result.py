@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from auditft.default_plugins.audits.kfold.folds import EARLY_STOPPING_FRACTION
+from auditft.default_plugins.audits.kfold.seeds import seed_result
 from auditft.default_plugins.audits.kfold.statistics import corrected_interval, summarise
 from auditft.records import AuditResult
 
@@ -36,9 +37,10 @@ INTERVAL_NOTE = (
 
 def kfold_result(job: AuditJob, options: KFoldOptions, rows: list[Example], available: list[Example],
                  folds: list[dict[str, Any]], base: BaseFigures | None, early_stopping: bool,
-                 started: float) -> AuditResult:
+                 started: float, *, seed_runs: list[dict[str, Any]] | None = None) -> AuditResult:
     """Aggregate the per-fold records ``folds`` (``rows``: the folded rows, a subsample of
-    ``available`` when ``max_rows`` cut it) into the audit's result."""
+    ``available`` when ``max_rows`` cut it) into the audit's result; ``seed_runs`` (fold 1's
+    split under several seeds) adds the seed-stability metrics and ``evidence.seeds``."""
     k = options.k
     classification = job.task == "classification"
     n_heldout = sum(f["n_heldout"] for f in folds)
@@ -58,6 +60,11 @@ def kfold_result(job: AuditJob, options: KFoldOptions, rows: list[Example], avai
     aggregates = {metric: {**m.to_dict()} for metric, m in metrics.items()}
     aggregates[f"kfold_mean_{name}"]["nadeau_bengio_ci"] = list(corrected)
     subgroup = [f["subgroup_gap"]["value"] for f in folds if f.get("subgroup_gap")]
+    seeds = seed_note = None
+    if seed_runs:
+        seed_metrics, seeds, seed_note = seed_result(seed_runs, name=name, fold_held=held,
+                                                     n_train=folds[0]["n_train"], n_heldout=folds[0]["n_heldout"])
+        metrics.update(seed_metrics)
     evidence = {
         "task": job.task,
         "k": k,
@@ -79,9 +86,12 @@ def kfold_result(job: AuditJob, options: KFoldOptions, rows: list[Example], avai
                        if has_base else None,
         "train_seconds_total": round(sum(f["train_seconds"] for f in folds), 3),
     }
+    if seeds is not None:
+        evidence["seeds"] = seeds
+    notes = _notes(k, len(rows), len(available), classification=classification, has_base=has_base,
+                   early_stopping=early_stopping)
     return AuditResult(kind="kfold", metrics=metrics, evidence=_clean(evidence),
-                       notes=_notes(k, len(rows), len(available), classification=classification,
-                                    has_base=has_base, early_stopping=early_stopping),
+                       notes=notes + ([seed_note] if seed_note else []),
                        seconds=round(time.perf_counter() - started, 3))
 
 

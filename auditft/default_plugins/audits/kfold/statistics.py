@@ -88,3 +88,38 @@ def summarise(held: list[float], train: list[float], *, n_heldout: int, name: st
         ci = t_interval(values, lo=0.0, hi=1.0)
         metrics[metric_name] = Metric(ci["mean"], ci["ci_low"], ci["ci_high"], n_heldout, mean(base_values))
     return metrics
+
+
+def expected_range_factor(n: int) -> float:
+    """``d_n``: the expected range (max - min) of ``n`` independent standard normal draws,
+    ``integral of 1 - Phi(x)^n - (1 - Phi(x))^n dx`` (1.128 for 2, 1.693 for 3, 2.326 for 5)."""
+    from scipy import integrate, stats
+
+    value, _ = integrate.quad(lambda x: 1 - stats.norm.cdf(x) ** n - stats.norm.sf(x) ** n, -12, 12, limit=200)
+    return float(value)
+
+
+def seed_spread(values: list[float], *, n_heldout: int, name: str) -> dict[str, Metric]:
+    """The seed-stability metrics from the held-out figures of ``len(values)`` adapters that
+    differ only in their seed (same training rows, same held-out rows).
+
+    ``seed_std_<name>``: the sample std (ddof=1) with the chi-square interval (df = seeds-1), the
+    same method as ``kfold_std_<name>``. ``seed_range_<name>``: max - min; its interval is the
+    std interval times ``d_n`` (:func:`expected_range_factor`), i.e. a 95% interval of the range
+    expected from that many seeds under normality. ``n`` is the number of held-out rows every
+    seed was scored on (kfold's convention: rows, not models); there is no base figure (the
+    frozen base model has no training seed)."""
+    if len(values) < 2:
+        raise ValueError(f"kfold: a seed spread needs at least 2 seeds, got {len(values)}")
+    ci = t_interval(values)
+    low, high = std_interval(values)
+    factor = expected_range_factor(len(values))
+    details = {"seeds": len(values), "interval": "chi-square on the std (df = seeds - 1)"}
+    return {
+        f"seed_std_{name}": Metric(ci["std"], low, high, n_heldout, None, details=details),
+        f"seed_range_{name}": Metric(
+            max(values) - min(values), None if low is None else low * factor,
+            None if high is None else high * factor, n_heldout, None,
+            details={"seeds": len(values), "interval": f"chi-square std interval x d_n = {factor:.4f} "
+                                                       "(expected range of that many normal draws)"}),
+    }
