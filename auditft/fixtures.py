@@ -7,6 +7,8 @@ random models and learnable toy data (re-exported by ``auditft.testing``, the pu
   safetensors with a real tokenizer, built in-process (no hub, seconds on a CPU).
 * ``toy_classification_data(dir)`` / ``toy_generation_data(dir)``: small learnable datasets
   with group columns; ``write_suite(path, ...)`` a suite for them.
+* ``toy_facts()`` / ``knowing_causal_lm(path)``: general facts in the tiny LM's words, and the
+  tiny causal LM taught them: a base model with something to forget (the ``retention`` audit).
 
 Nothing here imports the conformance checks (``auditft.conformance``), which build on it.
 """
@@ -83,9 +85,10 @@ TOY_WORDS = ["what", "is", "the", "capital", "of", "?", "it", "unknown", "countr
              "user", "assistant", "zarnovia", "quelbia", "morvania", "tesland"]
 
 
-def tiny_causal_lm(path: Path, *, hidden: int = 32, layers: int = 2) -> Path:
+def tiny_causal_lm(path: Path, *, hidden: int = 32, layers: int = 2, extra_words: tuple[str, ...] = ()) -> Path:
     """A random 2-layer Llama (about 30k parameters) with a word-level tokenizer and a
-    ChatML chat template, saved as safetensors in ``path``."""
+    ChatML chat template, saved as safetensors in ``path``; ``extra_words`` join the vocab
+    (``knowing_causal_lm``'s facts; the default vocab is unchanged without them)."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -93,7 +96,8 @@ def tiny_causal_lm(path: Path, *, hidden: int = 32, layers: int = 2) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     special = ["<pad>", "<unk>", "<s>", "<|im_start|>", "<|im_end|>"]
-    words = sorted(set(TOY_WORDS) | set(TOY_CAPITALS) | set(TOY_CAPITALS.values()) | set(_vocab()[5:]))
+    words = sorted(set(TOY_WORDS) | set(TOY_CAPITALS) | set(TOY_CAPITALS.values()) | set(_vocab()[5:])
+                   | set(extra_words))
     vocab = {token: i for i, token in enumerate(special + words)}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
@@ -111,6 +115,53 @@ def tiny_causal_lm(path: Path, *, hidden: int = 32, layers: int = 2) -> Path:
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(str(path))
     tokenizer.save_pretrained(str(path))
+    return path
+
+
+#: words of ``toy_facts()`` beyond the tiny LM's vocab (only ``knowing_causal_lm`` adds them)
+_FACT_WORDS = ("plus", "minus", "day", "comes", "after",
+               "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def toy_facts() -> dict[str, str]:
+    """General facts in the tiny LM's words, none about capitals: single-digit sums and
+    differences ("what is 3 plus 4 ?" -> "7") and weekdays ("what day comes after monday ?")."""
+    facts = {f"what is {a} plus {b} ?": str(a + b) for a in range(1, 9) for b in range(1, 9) if a + b <= 9}
+    facts.update({f"what is {a} minus {b} ?": str(a - b) for a in range(2, 10) for b in range(1, a)})
+    days = _FACT_WORDS[5:]
+    facts.update({f"what day comes after {d} ?": days[(i + 1) % 7] for i, d in enumerate(days)})
+    return facts
+
+
+def knowing_causal_lm(path: Path, facts: dict[str, str] | None = None, *, steps: int = 400, lr: float = 0.01,
+                      hidden: int = 32, seed: int = 0) -> Path:
+    """The tiny Llama (``tiny_causal_lm``, with the facts' words in its vocab), fully fine-tuned
+    in plain torch on ``facts`` (prompt -> answer, default ``toy_facts()``) in the chat format
+    audits ask in, and saved as a base model that knows them: what the ``retention`` audit's
+    planted forgetting needs (a random model has nothing to forget). Seconds on a CPU."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from auditft.chat import encode_pair, messages
+
+    facts = facts if facts is not None else toy_facts()
+    words = {w for text in [*facts, *facts.values()] for w in text.split()}
+    path = tiny_causal_lm(path, hidden=hidden, extra_words=tuple(sorted(words | set(_FACT_WORDS))))
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    model = AutoModelForCausalLM.from_pretrained(str(path))
+    rows = [encode_pair(tokenizer, messages(q), a, 64)[0] for q, a in facts.items()]
+    width = max(len(r["input_ids"]) for r in rows)
+    pad = lambda key, fill: torch.tensor([r[key] + [fill] * (width - len(r[key])) for r in rows])  # noqa: E731
+    ids, mask, labels = pad("input_ids", 0), pad("attention_mask", 0), pad("labels", -100)
+    torch.manual_seed(seed)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(steps):
+        optimiser.zero_grad()
+        model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
+        optimiser.step()
+    model.eval()
+    model.save_pretrained(str(path))
     return path
 
 

@@ -2,9 +2,10 @@
 
 Each case is a suite with a planted defect (signal-free labels, a learned label bias, a model
 that always abstains, a collapsed classifier, tiny data, collapsed k-fold models, label noise,
-train/test leakage, ...) or a
-clean control, and the verdict it must get. The suites gate only what a hurried user would
-gate (one fairness metric, one hallucination metric, one fold-spread metric), so a model that
+train/test leakage, an overconfident classifier, a classifier keyed on a pronoun, a fine-tune
+that forgets the base model's facts, ...) or a clean control, and the verdict it must get. The
+suites gate only what a hurried user would gate (one fairness, hallucination, fold-spread,
+calibration, robustness or retention metric), so a model that
 does nothing is caught by core's degeneracy rules, not by a lucky choice of gates.
 
     python benchmarks/validity.py                    # cases + replicates, tiny models (~2 min, 2 cores)
@@ -128,6 +129,113 @@ GENTLE = {**LORA, "training": {**TRAINING, "epochs": 6}}
 #: the biased data has fewer urgent rows; a few more epochs let the model learn the bias itself
 LONGER = {**LORA, "training": {**TRAINING, "epochs": 10}}
 
+#: one retention gate: the fine-tune may lose at most a tenth of the base model's accuracy on
+#: held-out general facts (the toy facts the knowing base was taught, written as a probe file)
+RETENTION_ONLY = [{"kind": "retention", "options": {"probes": "facts.jsonl", "n_boot": 500},
+                   "gates": [{"metric": "retention_drop", "max": 0.1, "rationale": "retention only"}]}]
+#: planted forgetting: every weight trains, at a high rate, for many epochs on the capitals
+#: data, which never asks a fact; the facts the base knew are overwritten
+FORGETFUL = {"kind": "full", "training": {**TRAINING, "epochs": 12, "learning_rate": 0.01}}
+#: a gentle LoRA on the same data: the base weights stay frozen, the facts stay
+GENTLE_LORA = {**LORA, "training": {**TRAINING, "epochs": 2, "learning_rate": 0.005}}
+#: training steps of the knowing base: at 1,000 (not the fixture's default 400) its facts have
+#: margins that a gentle LoRA does not flip (at 400 it loses 3-13 of them on some seeds)
+KNOWING_STEPS = 1000
+
+
+def knowing_base(models: dict[str, Path]) -> Path:
+    """The tiny Llama taught ``toy_facts()`` (``auditft.testing.knowing_causal_lm``, ~10 s),
+    built once beside the other tiny models and reused by every retention case."""
+    from auditft.testing import knowing_causal_lm
+
+    path = Path(models["generation"]).parent / "knowing-llama"
+    done = path / "KNOWS_TOY_FACTS"  # written last: a half-built directory is rebuilt
+    if not done.exists():
+        knowing_causal_lm(path, steps=KNOWING_STEPS)
+        done.write_text("toy_facts\n", encoding="utf-8")
+    return path
+
+
+def toy_fact_probes(path: Path) -> Path:
+    """``toy_facts()`` as a retention probe file (categories addition, subtraction, weekdays)."""
+    from auditft.testing import toy_facts
+
+    def category(prompt: str) -> str:
+        return "addition" if " plus " in prompt else "subtraction" if " minus " in prompt else "weekdays"
+
+    path.write_text("".join(json.dumps({"id": f"fact-{i}", "category": category(q), "prompt": q, "reference": a})
+                            + "\n" for i, (q, a) in enumerate(toy_facts().items())), encoding="utf-8")
+    return path
+
+
+def _retention(tuner: dict[str, Any]) -> Callable[..., Path]:
+    def build(directory: Path, models: dict[str, Path], seed: int = 0) -> Path:
+        from auditft.testing import toy_generation_data, write_suite
+
+        toy_generation_data(directory, copies=6, seed=seed)
+        toy_fact_probes(directory / "facts.jsonl")
+        data = {"train": "train.jsonl", "test": "test.jsonl", "validation_fraction": 0.1, "seed": 7 + seed,
+                "group_columns": ["group"]}
+        return write_suite(directory / "suite.yaml", model_dir=knowing_base(models), task="generation", data=data,
+                           tuner=tuner, audits=RETENTION_ONLY, generation={"max_new_tokens": 4})
+    return build
+
+
+#: one robustness gate: swapping who the row is about (he <-> she, names, group terms) may change
+#: at most a fifth of the predictions
+ROBUSTNESS_ONLY = [{"kind": "robustness", "options": {"families": ["identity_swap"], "n_boot": 500},
+                    "gates": [{"metric": "flip_rate_identity_swap", "max": 0.2, "rationale": "robustness only"}]}]
+
+
+def _pronoun_keyed(planted: bool) -> Callable[..., Path]:
+    """The toy task with a pronoun at the end of every row (at the end, so that its length, "he"
+    two word pieces and "she" three, shifts no other token). Planted: the TRAINING texts carry no
+    signal (one word of each list) and the pronoun carries the label (he: urgent, she: routine),
+    so the model keys on the pronoun; the test rows keep their true signal and the pronoun of their
+    label, so clean accuracy looks fine and only swapping he <-> she shows the shortcut. Control:
+    the true signal everywhere, the pronoun a coin flip independent of the label."""
+    def build(directory: Path, models: dict[str, Path], seed: int = 0) -> Path:
+        import random
+
+        from auditft.testing import toy_classification_data, write_suite
+
+        toy_classification_data(directory, seed=seed)
+        if planted:  # signal-free training texts (their labels a coin flip); the test rows keep their signal
+            free = directory / "free"
+            toy_classification_data(free, seed=seed, signal_free=True)
+            (directory / "train.jsonl").write_text((free / "train.jsonl").read_text(encoding="utf-8"),
+                                                   encoding="utf-8")
+        rng = random.Random(seed)
+        for name in ("train.jsonl", "test.jsonl"):
+            path = directory / name
+            rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+            for r in rows:
+                urgent = r["label"] == "urgent" if planted else rng.random() < 0.5
+                r["text"] = f"{r['text']} {'he' if urgent else 'she'}"
+            path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        data = {"train": "train.jsonl", "test": "test.jsonl", "labels": ["routine", "urgent"],
+                "group_columns": ["sex", "band"], "validation_fraction": 0.1, "seed": 7 + seed}
+        return write_suite(directory / "suite.yaml", model_dir=models["classification"], tuner=LORA,
+                           audits=ROBUSTNESS_ONLY, data=data)
+    return build
+
+
+ROBUSTNESS_CASES = [
+    Case("clean control, robustness gate only", None, "passed", _pronoun_keyed(False)),
+    Case("classifier keyed on a pronoun, robustness gate only",
+         "training labels carried by the pronoun alone (he: urgent, she: routine), the text signal-free",
+         "blocked", _pronoun_keyed(True)),
+]
+
+
+RETENTION_CASES = [
+    Case("clean control, retention gate only", None, "passed", _retention(GENTLE_LORA), task="generation"),
+    Case("catastrophic forgetting, retention gate only",
+         "full fine-tune, 12 epochs at a high rate on the capitals: the base model's facts are overwritten",
+         "blocked", _retention(FORGETFUL), task="generation"),
+]
+
+
 FAST_CASES = [
     Case("clean control, fairness gate only", None, "passed",
          _classification({}, FAIRNESS_ONLY)),
@@ -167,6 +275,8 @@ FAST_CASES = [
          _generation(False, HALLUCINATION_ONLY), task="generation"),
     Case("always-abstaining model, hallucination gate only", "every training answer is 'unknown'", "blocked",
          _generation(True, HALLUCINATION_ONLY), task="generation"),
+    *RETENTION_CASES,
+    *ROBUSTNESS_CASES,
 ]
 
 
