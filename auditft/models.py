@@ -49,6 +49,10 @@ class ResolvedModel:
     weights_sha256: dict[str, str]
     trust_remote_code: bool = False
     revision: str | None = None
+    #: how the run loads it (``prepare`` sets both from the suite; not in ``to_dict``, which is
+    #: report.json's ``base_model``: the manifest's ``compute`` block records them)
+    precision: str = "fp32"
+    device_map: str | dict[str, int | str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +63,38 @@ class ResolvedModel:
             "trust_remote_code": self.trust_remote_code,
             "revision": self.revision,
         }
+
+
+def resolve_precision(requested: str) -> str:
+    """The suite's ``training.precision`` made concrete: ``fp32``, ``bf16`` or ``fp16``.
+    ``auto`` is bf16 on a CUDA device that supports it, else fp32."""
+    if requested in ("fp32", "bf16", "fp16"):
+        return requested
+    if requested != "auto":
+        raise ValueError(f"unknown precision {requested!r}")
+    import torch
+
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+
+
+def torch_dtype(precision: str) -> Any:
+    """The torch dtype of a resolved precision."""
+    import torch
+
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def compute_record(requested: str, model: ResolvedModel) -> dict[str, Any]:
+    """What the manifest's ``compute`` block says: the precision asked for and used, where the
+    model ran and the torch build it ran on."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    devices = ([torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else ["cpu"])
+    return {"precision_requested": requested, "precision": model.precision,
+            "device": "cuda" if cuda else "cpu", "devices": devices, "device_map": model.device_map,
+            "torch": torch.__version__, "cuda_available": cuda,
+            "cuda_version": torch.version.cuda if cuda else None}
 
 
 def cache_dir() -> Path:
@@ -262,9 +298,37 @@ def base_weights(model: ResolvedModel) -> dict[str, Any] | None:
     return _WEIGHTS[key]
 
 
+def placement(model: ResolvedModel, quantized: bool) -> tuple[dict[str, Any], str | None]:
+    """(``from_pretrained`` keyword arguments, device to move to after loading) for the run's
+    precision and placement: the weights in the precision's dtype, a suite's ``device_map``
+    as given, else on CUDA the whole model on the process's GPU (a quantised model is placed
+    by bitsandbytes while loading; others are moved after, which also suits reused weights)."""
+    import torch
+
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(model.precision)}
+    if model.device_map is not None:
+        kwargs["device_map"] = model.device_map
+        return kwargs, None
+    if not torch.cuda.is_available():
+        return kwargs, None
+    device = f"cuda:{torch.cuda.current_device()}"
+    if quantized:
+        kwargs["device_map"] = {"": device}
+        return kwargs, None
+    return kwargs, device
+
+
 def _load(auto_class: type[Any], model: ResolvedModel, **kwargs: object) -> Any:
+    loaded = _load_weights(auto_class, model, **kwargs)
+    _, move_to = placement(model, "quantization_config" in kwargs)
+    return loaded.to(move_to) if move_to else loaded
+
+
+def _load_weights(auto_class: type[Any], model: ResolvedModel, **kwargs: object) -> Any:
     from transformers.utils import logging as hf_logging
 
+    quantized = "quantization_config" in kwargs
+    kwargs = {**placement(model, quantized)[0], **kwargs}  # a caller's own dtype wins
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialized head" warning is expected here
     try:

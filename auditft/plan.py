@@ -9,6 +9,7 @@ no later phase looks a kind up or validates an option again.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ from auditft import guards
 from auditft.context import PlannedAudit, Prepared
 from auditft.data import load_data
 from auditft.errors import SuiteError
-from auditft.models import resolve_model
+from auditft.models import resolve_model, resolve_precision
 from auditft.suite import load_suite, plugin_options
 
 if TYPE_CHECKING:
@@ -34,6 +35,9 @@ def prepare(suite_path: Path, pm: PluginManager) -> Prepared:
     data = load_data(suite, tolerate_overlap=any(a.is_data_stage for a in audits))
     base = resolve_model(suite.model.base, base_dir=here,
                          trust_remote_code=suite.model.trust_remote_code, revision=suite.model.revision)
+    # every load of this run (tuning, audits, retraining) reads precision and placement from here
+    base = replace(base, precision=resolve_precision(suite.tuner.training.precision),
+                   device_map=suite.model.device_map)
     tuner = pm.tuners.require(suite.tuner.kind)
     refusal = guards.network_refusal(tuner.needs_network)
     if refusal is not None:  # a tuner is not isolated like an audit: refuse before anything runs

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: accelerate's placement strategies accepted as ``model.device_map``
+DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
+_DEVICE = re.compile(r"^(cpu|disk|mps|cuda(:\d+)?)$")
 
 
 def parse_duration(text: str | int | float) -> float:
@@ -43,6 +46,31 @@ class ModelSpec(_Strict):
     revision: str | None = None
     #: off unless the suite turns it on; the report banner says so when on
     trust_remote_code: bool = False
+    #: placement of a model larger than one device (accelerate's ``device_map``): a strategy
+    #: (``auto``, ``balanced``, ``balanced_low_0``, ``sequential``) or a ``{module: device}``
+    #: map (device: a GPU index, ``cpu``, ``disk`` or ``cuda:N``). None (default): the whole
+    #: model on one device (the GPU when CUDA is available). Single-process runs only.
+    device_map: str | dict[str, int | str] | None = None
+
+    @field_validator("device_map", mode="before")
+    @classmethod
+    def _device_map(cls, value: object) -> object:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            if value not in DEVICE_MAP_STRATEGIES:
+                raise ValueError(f"unknown strategy {value!r}; use one of {', '.join(DEVICE_MAP_STRATEGIES)} "
+                                 "or a {module: device} map")
+            return value
+        if not isinstance(value, dict) or not value:
+            raise ValueError("must be a strategy name or a non-empty {module: device} map")
+        for module, device in value.items():
+            if not isinstance(module, str):
+                raise ValueError(f"module name {module!r} must be a string ('' for the whole model)")
+            if isinstance(device, bool) or not (isinstance(device, int) and device >= 0
+                                                or isinstance(device, str) and _DEVICE.match(device)):
+                raise ValueError(f"{module!r}: device {device!r} must be a GPU index, 'cpu', 'disk' or 'cuda:N'")
+        return value
 
 
 class DataSpec(_Strict):
@@ -105,6 +133,10 @@ class TrainingSpec(_Strict):
     eval_steps: int | None = Field(default=None, ge=1)
     #: stop when validation loss has not improved for this many evaluations (best weights kept)
     early_stopping_patience: int | None = Field(default=None, ge=1)
+    #: numeric precision of training and inference: ``auto`` (default) is bf16 on a CUDA device
+    #: that supports it, else fp32; ``bf16`` also runs on CPU (autocast); ``fp16`` needs CUDA.
+    #: Trainable parameters stay in fp32 (mixed precision); qlora computes in this precision.
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 
 
 class GenerationSpec(_Strict):
@@ -302,6 +334,7 @@ def check_plugins(suite: Suite, pm: PluginSet) -> None:
     if suite.tuner.training.early_stopping_patience and not suite.data.validation_fraction:
         raise SuiteError(f"{path}: tuner.training.early_stopping_patience: early stopping needs a "
                          "validation split; set data.validation_fraction above 0")
+    check_compute(suite)
     seen: set[str] = set()
     for i, audit in enumerate(suite.audits):
         where = f"{path}: audits[{i}]"
@@ -323,6 +356,28 @@ def check_plugins(suite: Suite, pm: PluginSet) -> None:
                     f"{where}.gates[{j}].metric: audit {audit.kind!r} has no metric "
                     f"{gate.metric!r} (known: {known})"
                 )
+
+
+def check_compute(suite: Suite) -> None:
+    """The precision and placement the suite asks for exist here: fp16 needs CUDA, bf16 a
+    CPU or a CUDA device with bf16, and ``model.device_map`` a single-process run (torch is
+    imported only when the answer depends on the device)."""
+    from auditft import distributed
+
+    path, precision = suite.source, suite.tuner.training.precision
+    if precision in ("fp16", "bf16"):
+        import torch
+
+        cuda = torch.cuda.is_available()
+        if precision == "fp16" and not cuda:
+            raise SuiteError(f"{path}: tuner.training.precision: fp16 needs a CUDA device; use bf16 or fp32 on CPU")
+        if precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
+            raise SuiteError(f"{path}: tuner.training.precision: this CUDA device ({torch.cuda.get_device_name()}) "
+                             "has no bf16 support; use fp16 or fp32 (or auto)")
+    if suite.model.device_map is not None and distributed.enabled():
+        raise SuiteError(f"{path}: model.device_map: a device map splits one model across devices and cannot be "
+                         f"combined with a data-parallel run ({distributed.world_size()} processes); launch "
+                         "one process, or drop model.device_map")
 
 
 def _check_task(suite: Suite, entry: Entry, what: str, key: str) -> None:

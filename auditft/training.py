@@ -108,10 +108,13 @@ def train(job: TuneJob, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBa
     from transformers.trainer_utils import get_last_checkpoint
 
     from auditft.distributed import enabled, per_device_batch
+    from auditft.models import resolve_precision
     from auditft.progress import enabled as progress_enabled
 
     spec = job.training
+    precision = resolve_precision(spec.precision)
     set_seed(job.seed)
+    trainable_in_fp32(model)
     checkpoint_dir = Path(job.work_dir) / "checkpoints"
     early = spec.early_stopping_patience is not None and eval_ds is not None
     eval_strategy = "no" if eval_ds is None else ("steps" if (spec.eval_steps or early) else "epoch")
@@ -149,8 +152,12 @@ def train(job: TuneJob, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBa
         disable_tqdm=not progress_enabled(),
         dataloader_num_workers=0,
         dataloader_pin_memory=_cuda(),
+        # mixed precision: autocast in bf16/fp16 around fp32 trainable parameters (fp16 also
+        # scales the loss); bf16 runs on CPU too, where the Trainer needs ``use_cpu``
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
         # data-parallel on CPU: accelerate only picks DDP over gloo when told it is on CPU
-        use_cpu=enabled() and not _cuda(),
+        use_cpu=(enabled() or precision == "bf16") and not _cuda(),
         # off: with it, transformers multiplies the loss by the process count for models whose
         # loss ignores the token count (classifiers), doubling gradients under DDP
         average_tokens_across_devices=False,
@@ -190,6 +197,8 @@ def train(job: TuneJob, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBa
         "seconds_per_step": round(seconds / max(steps_run, 1), 4),
         "resumed_from_step": _step_of(resume_from) if resume_from else None,
         "truncated_rows": int(getattr(train_ds, "truncated_rows", 0)),
+        "precision": precision,
+        "devices": sorted({str(p.device) for p in model.parameters()}),
     }
     if early:
         facts["early_stopping"] = {"patience": spec.early_stopping_patience,
@@ -204,6 +213,17 @@ def train(job: TuneJob, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBa
         loss_curve=curve,
         facts=facts,
     )
+
+
+def trainable_in_fp32(model: torch.nn.Module) -> None:
+    """Trainable half-precision parameters become fp32 (a base loaded in bf16/fp16 keeps its
+    frozen weights as they are): the optimizer updates fp32 master weights, autocast computes
+    in the lower precision, and fp16's gradient scaler refuses half-precision gradients."""
+    import torch
+
+    for param in model.parameters():
+        if param.requires_grad and param.dtype in (torch.float16, torch.bfloat16):
+            param.data = param.data.float()
 
 
 def _step_of(checkpoint: str) -> int:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from auditft import gate
 from auditft.fsutil import atomic_write_json, atomic_write_text
 from auditft.manifest import hardware, hash_tree, library_versions, sha256_file, tree_size
+from auditft.models import compute_record
 
 if TYPE_CHECKING:
     from auditft.gate import Check
@@ -54,6 +55,8 @@ def build_report(ctx: RunContext, pm: PluginManager, tuner_entry: Entry, tuning:
         "plugins_installed": [{"name": p["name"], "version": p["version"]} for p in _plugin_list(pm)
                               if p["name"] not in names],
         "hardware": hardware(),
+        #: precision asked for and used, devices, device map, torch build (auditft.models)
+        "compute": compute_record(suite.tuner.training.precision, ctx.base),
     }
     not_tested = [{"audit": kind, "reason": ("not available in this installation" if kind not in pm.audits
                                              else "not selected in the suite")}

@@ -113,13 +113,16 @@ def _load_saved(saved: ResolvedModel, task: str) -> Any:
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
+    from auditft.models import placement
+
     auto = AutoModelForSequenceClassification if task == "classification" else AutoModelForCausalLM
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
+    load_kwargs, move_to = placement(saved, quantized=False)  # the run's precision and device
     try:
         model, info = auto.from_pretrained(saved.path, use_safetensors=True,
                                            trust_remote_code=saved.trust_remote_code,
-                                           output_loading_info=True)
+                                           output_loading_info=True, **load_kwargs)
     except (OSError, ValueError) as exc:
         raise ModelError(f"{saved.path}: cannot load the fully fine-tuned model: "
                          f"{' '.join(str(exc).split())[:300]}") from None
@@ -130,7 +133,7 @@ def _load_saved(saved: ResolvedModel, task: str) -> Any:
     if problems:
         detail = "; ".join(f"{k.replace('_', ' ')}: {', '.join(v[:3])}" for k, v in problems.items())
         raise ModelError(f"{saved.path}: the saved weights do not match the model ({detail})")
-    return model
+    return model.to(move_to) if move_to else model
 
 
 @hookimpl

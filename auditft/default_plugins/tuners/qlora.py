@@ -1,7 +1,8 @@
 """Tuner ``qlora``: LoRA on a base whose linear layers are stored in 4-bit NF4 (bitsandbytes).
 
 The base model is loaded through ``auditft.models.load_for_task`` with a
-``BitsAndBytesConfig`` (NF4, float32 compute, optional double quantisation of the
+``BitsAndBytesConfig`` (NF4, computing in the run's precision: ``training.precision``, fp32
+unless bf16/fp16 is asked for or ``auto`` finds a bf16 CUDA device; optional double quantisation of the
 quantisation constants); every linear layer but the output side (classifier head, BERT
 pooler, ``score``, ``lm_head``) becomes a ``bitsandbytes.nn.Linear4bit``. LoRA adapters
 (same options as ``lora``) are then trained on top in float32, and only they (plus the
@@ -53,6 +54,8 @@ SKIP_MODULES = ["classifier", "score", "lm_head", r".*pooler"]
 #: output-feature block of its CPU weight packing (``_convert_weight_packed_for_cpu``)
 INPUT_BLOCK = 64
 OUTPUT_BLOCK = 32
+#: the tuner fact ``compute_dtype`` for each resolved precision
+COMPUTE_DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
 class QloraOptions(LoraOptions):
@@ -85,17 +88,19 @@ def unpackable_layers(base: ResolvedModel, task: str, labels: list[str]) -> list
             and not packable(module.in_features, module.out_features)]
 
 
-def quantization_config(double_quant: bool, keep: list[str] | None = None) -> Any:
-    """NF4 with float32 compute; ``keep`` names further modules to leave unquantised."""
+def quantization_config(double_quant: bool, keep: list[str] | None = None, precision: str = "fp32") -> Any:
+    """NF4 computing in ``precision`` (fp32, bf16, fp16); ``keep`` names further modules to
+    leave unquantised."""
     import re
 
-    import torch
     from transformers import BitsAndBytesConfig
+
+    from auditft.models import torch_dtype
 
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
-        bnb_4bit_compute_dtype=torch.float32,
+        bnb_4bit_compute_dtype=torch_dtype(precision),
         bnb_4bit_use_double_quant=double_quant,
         # full names, escaped: transformers reads each entry as a regex anchored at the start
         llm_int8_skip_modules=list(SKIP_MODULES) + [re.escape(name) for name in keep or []],
@@ -136,6 +141,7 @@ class QloraTuner(PeftTuner):
     def __init__(self, options: Any) -> None:
         super().__init__(options)
         self._footprint: dict[str, Any] = {}
+        self._precision = "fp32"
 
     def load_base(self, base: ResolvedModel, task: str, labels: list[str]) -> Any:
         bitsandbytes()  # before transformers checks that it is available
@@ -144,8 +150,9 @@ class QloraTuner(PeftTuner):
         from auditft.models import load_for_task
 
         keep = unpackable_layers(base, task, labels)
+        self._precision = base.precision
         model = load_for_task(base, task, labels,
-                              quantization_config=quantization_config(self.options.double_quant, keep))
+                              quantization_config=quantization_config(self.options.double_quant, keep, base.precision))
         self._footprint = {"memory_footprint_bytes": int(model.get_memory_footprint()),
                            "fp32_footprint_bytes": fp32_bytes(model),
                            "quantized_linear_layers": count_4bit(model),
@@ -159,7 +166,7 @@ class QloraTuner(PeftTuner):
 
     def extra_facts(self, model: Any) -> dict[str, Any]:
         facts: dict[str, Any] = {"quantization": "nf4" + (" + double quant" if self.options.double_quant else ""),
-                                 "compute_dtype": "float32", **self._footprint}
+                                 "compute_dtype": COMPUTE_DTYPE_NAMES[self._precision], **self._footprint}
         if self._footprint.get("fp32_footprint_bytes"):
             facts["footprint_ratio"] = round(facts["memory_footprint_bytes"] / facts["fp32_footprint_bytes"], 4)
         return facts

@@ -96,8 +96,11 @@ class DistillTuner:
         """The distilled student (a complete model) and the base model's tokenizer."""
         from transformers import AutoModelForSequenceClassification
 
-        from auditft.models import load_tokenizer
+        from auditft.models import load_tokenizer, placement
 
-        model = AutoModelForSequenceClassification.from_pretrained(str(adapter_dir), use_safetensors=True)
+        load_kwargs, move_to = placement(base, quantized=False)  # the run's precision and device
+        model = AutoModelForSequenceClassification.from_pretrained(str(adapter_dir), use_safetensors=True,
+                                                                   **load_kwargs)
+        model = model.to(move_to) if move_to else model
         model.eval()
         return model, load_tokenizer(base)
