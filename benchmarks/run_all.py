@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Run the side-by-side benchmarks P1-P7 in sequence (``make bench``) and print their summary
+"""Run the side-by-side benchmarks P1-P7 and the scaling benchmark P9 in sequence (``make bench``) and print their summary
 lines. Each writes ``benchmarks/results/<id>.json`` (``<id>-quick.json`` with ``--quick``).
 Timings are never asserted: the exit code is 0 unless a benchmark itself crashed.
 
     .venv/bin/python benchmarks/run_all.py [--quick] [--only P1,P5]
 
-About 20 minutes on 2 quiet CPU cores; ``--quick`` (tiny step and row counts) checks that
+About 20 minutes on 2 quiet CPU cores for P1-P7, and P9 adds about 15 more (its 100k-row
+data audit and 30k-row inference; `--only P1,P2,...` leaves it out); ``--quick`` (tiny step and row counts) checks that
 every script works in a few minutes and gives no meaningful figure.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ BENCHMARKS = [
     ("P3", "p3_generation.py"),
     ("P4", "p4_kfold.py"),
     ("P5", "p5_qlora_memory.py"),
+    ("P9", "p9_scaling.py"),
 ]
 
 

@@ -52,6 +52,7 @@ def out_of_fold_probs(features: np.ndarray | spmatrix, labels: np.ndarray, *, fo
     from scipy import sparse
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from threadpoolctl import threadpool_limits
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -64,7 +65,11 @@ def out_of_fold_probs(features: np.ndarray | spmatrix, labels: np.ndarray, *, fo
     classifier = LogisticRegression(max_iter=3000, C=c, random_state=seed)
     model = classifier if sparse.issparse(features) else make_pipeline(StandardScaler(), classifier)
     cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    probs = cross_val_predict(model, features, labels, cv=cv, method="predict_proba")
+    # one thread: these fits are small, and on a shared 2-core machine each OpenMP step waited
+    # for the second thread to get a core (10k rows: 12.1 s with 2 threads, 0.14 s with 1,
+    # the same iterations; benchmarks/p9_scaling.py)
+    with threadpool_limits(1):
+        probs = cross_val_predict(model, features, labels, cv=cv, method="predict_proba")
     return np.asarray(probs, dtype=float), k
 
 
