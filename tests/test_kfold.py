@@ -368,3 +368,33 @@ def test_kfold_needs_core_retraining_service(tmp_path):
                    seed=0, models=SimpleNamespace(), work_dir=tmp_path)
     with pytest.raises(ValueError, match=r"kfold: this audit job has no retraining service \(job\.retrain\)"):
         kfold.KFoldAudit(job.options).run(job)
+
+
+def test_fold_rows_reuse_the_run_sessions_base_embeddings():
+    """Issue 19: the fold rows' base embeddings come from the run's session (the accuracy
+    audit's probe has embedded the train split already), row for row; rows the session does
+    not hold, or splits of another length, fall back to embedding them afresh (None)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from auditft.default_plugins.audits.kfold.scoring import shared_embeddings
+
+    train = [_gen(i, "r", "a") for i in range(4)]
+    validation = [_gen(10 + i, "r", "b") for i in range(2)]
+    calls: list[str] = []
+
+    def base_embeddings(split: str) -> np.ndarray:
+        calls.append(split)
+        offset = 0 if split == "train" else 100
+        return np.arange(len(train if split == "train" else validation))[:, None] + offset + np.zeros((1, 3))
+
+    job = SimpleNamespace(data=SimpleNamespace(train=train, validation=validation),
+                          models=SimpleNamespace(base_embeddings=base_embeddings))
+    rows = [validation[1], train[2], train[0]]
+    vectors = shared_embeddings(job, rows)
+    assert vectors is not None and vectors[:, 0].tolist() == [101.0, 2.0, 0.0] and vectors.shape == (3, 3)
+    assert sorted(calls) == ["train", "validation"]
+    assert shared_embeddings(job, [*rows, _gen(99, "r", "a")]) is None      # not one of the run's rows
+    job.models = SimpleNamespace(base_embeddings=lambda split: np.zeros((1, 3)))
+    assert shared_embeddings(job, rows) is None                              # the session's splits differ

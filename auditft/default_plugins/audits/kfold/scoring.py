@@ -158,6 +158,27 @@ class GenerationBase(BaseFigures):
         }
 
 
+def shared_embeddings(job: AuditJob, rows: list[Example]) -> np.ndarray | None:
+    """The base model's embeddings of ``rows`` (each one of the run's train or validation
+    rows) from the run's own session, which the accuracy audit's probe has usually filled
+    already: the demo's 1,200 fold rows are then not embedded a second time (issue 19). None
+    when a row is not one of them or the session's splits do not match the job's."""
+    import numpy as np
+
+    where: dict[int, tuple[str, int]] = {id(ex): ("validation", i) for i, ex in enumerate(job.data.validation)}
+    where.update({id(ex): ("train", i) for i, ex in enumerate(job.data.train)})
+    spots = [where.get(id(ex)) for ex in rows]
+    if not rows or any(spot is None for spot in spots):
+        return None
+    splits: dict[str, np.ndarray] = {}
+    for split in sorted({spot[0] for spot in spots if spot is not None}):
+        vectors = job.models.base_embeddings(split)
+        if len(vectors) != len(getattr(job.data, split)):
+            return None
+        splits[split] = vectors
+    return np.stack([splits[spot[0]][spot[1]] for spot in spots if spot is not None])
+
+
 def base_figures(job: AuditJob, rows: list[Example]) -> BaseFigures | None:
     """The base model's figures for all ``rows`` at once (embeddings, or answers), to be cut
     along the folds; None when the run's session offers no base-model generation."""
@@ -165,10 +186,13 @@ def base_figures(job: AuditJob, rows: list[Example]) -> BaseFigures | None:
     from auditft.inference import ModelSession
 
     if job.task == "classification":
-        data = SplitData(task=job.data.task, labels=list(job.data.labels), group_columns=list(job.data.group_columns),
-                         train=list(rows), validation=[], test=[])
-        session = ModelSession.for_suite(job.suite, job.models.base, data, tuner=None, adapter_dir=None)
-        return ProbeFigures(session.base_embeddings("train"), [int(ex.label) for ex in rows],  # type: ignore[arg-type]
+        vectors = shared_embeddings(job, rows)
+        if vectors is None:  # rows the run's session does not hold: embed them here
+            data = SplitData(task=job.data.task, labels=list(job.data.labels),
+                             group_columns=list(job.data.group_columns), train=list(rows), validation=[], test=[])
+            session = ModelSession.for_suite(job.suite, job.models.base, data, tuner=None, adapter_dir=None)
+            vectors = session.base_embeddings("train")
+        return ProbeFigures(vectors, [int(ex.label) for ex in rows],  # type: ignore[arg-type]
                             len(job.data.labels), job.seed)
     generate = getattr(job.models, "generate", None)
     if generate is None:
