@@ -319,16 +319,14 @@ def placement(model: ResolvedModel, quantized: bool) -> tuple[dict[str, Any], st
 
 
 def _load(auto_class: type[Any], model: ResolvedModel, **kwargs: object) -> Any:
-    loaded = _load_weights(auto_class, model, **kwargs)
-    _, move_to = placement(model, "quantization_config" in kwargs)
+    placed, move_to = placement(model, "quantization_config" in kwargs)
+    loaded = _load_weights(auto_class, model, **{**placed, **kwargs})  # a caller's own dtype wins
     return loaded.to(move_to) if move_to else loaded
 
 
 def _load_weights(auto_class: type[Any], model: ResolvedModel, **kwargs: object) -> Any:
     from transformers.utils import logging as hf_logging
 
-    quantized = "quantization_config" in kwargs
-    kwargs = {**placement(model, quantized)[0], **kwargs}  # a caller's own dtype wins
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialized head" warning is expected here
     try:

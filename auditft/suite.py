@@ -386,6 +386,17 @@ def _check_task(suite: Suite, entry: Entry, what: str, key: str) -> None:
                          f"(supports: {', '.join(entry.tasks)})")
 
 
+def suite_relative(value: str, context: object) -> Path | None:
+    """A plugin option's file path made absolute from ``plugin_options``' validation context
+    (``{"suite_dir": ...}``); None while the suite's directory is not known (the audit then
+    checks the file when it runs)."""
+    path = Path(value).expanduser()
+    base = context.get("suite_dir") if isinstance(context, dict) else None
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    return path if path.is_absolute() else None
+
+
 def plugin_options(model: type[BaseModel], options: dict[str, Any], suite_dir: Path) -> BaseModel:
     """Validate a plugin's options; validators may read ``info.context["suite_dir"]`` to
     check files named relative to the suite before the run starts."""

@@ -3,7 +3,6 @@ checked while the suite is validated, before any training."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -34,15 +33,13 @@ class HallucinationOptions(BaseModel):
         directory as validation context (``{"suite_dir": ...}``). Otherwise the file is checked
         when the audit runs and a bad file makes the audit an ``error`` result."""
         from auditft.default_plugins.audits.hallucination.probes import load_probes
+        from auditft.suite import suite_relative
         from auditft.errors import DataError
 
         if value is None:
             return value
-        path = Path(value).expanduser()
-        base = (info.context or {}).get("suite_dir") if isinstance(info.context, dict) else None
-        if not path.is_absolute() and base is not None:
-            path = Path(base) / path
-        if path.is_absolute():
+        path = suite_relative(value, info.context)
+        if path is not None:
             try:
                 load_probes(path)
             except DataError as exc:

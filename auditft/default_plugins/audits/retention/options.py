@@ -3,7 +3,6 @@ while the suite is validated, before any training."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -36,17 +35,15 @@ class RetentionOptions(BaseModel):
         absolute path, or a relative one when the caller passes the suite's directory as
         validation context (``{"suite_dir": ...}``); otherwise when the audit runs."""
         from auditft.default_plugins.audits.retention.probes import load_probes
+        from auditft.suite import suite_relative
         from auditft.errors import DataError
 
         if value == BUILTIN:
             return value
         if not value.strip():
             raise ValueError("probes must be 'builtin' or a path to a JSONL probe file")
-        path = Path(value).expanduser()
-        base = (info.context or {}).get("suite_dir") if isinstance(info.context, dict) else None
-        if not path.is_absolute() and base is not None:
-            path = Path(base) / path
-        if path.is_absolute():
+        path = suite_relative(value, info.context)
+        if path is not None:
             try:
                 load_probes(path)
             except DataError as exc:

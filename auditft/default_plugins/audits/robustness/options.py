@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -51,14 +50,12 @@ class RobustnessOptions(BaseModel):
         """Checked with the suite when its location is known (absolute, or the validation context's
         ``suite_dir``); otherwise when the audit runs."""
         from auditft.default_plugins.audits.robustness.wordlists import load_word_lists
+        from auditft.suite import suite_relative
 
         if value is None:
             return value
-        path = Path(value).expanduser()
-        base = (info.context or {}).get("suite_dir") if isinstance(info.context, dict) else None
-        if not path.is_absolute() and base is not None:
-            path = Path(base) / path
-        if path.is_absolute():
+        path = suite_relative(value, info.context)
+        if path is not None:
             try:
                 load_word_lists(path)
             except (OSError, ValueError) as exc:
