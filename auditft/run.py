@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from auditft import distributed as dist
 from auditft import gate, resume as cache
+from auditft.compare.evidence import write_test_rows
 from auditft.context import PlannedAudit, Prepared, RunContext
 from auditft.errors import AuditftError
 from auditft.fsutil import atomic_write_json
@@ -103,6 +104,8 @@ def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str,
         started = time.perf_counter()
         _run_audits(ctx, pm, model_audits, session, {"adapter": hash_tree(run_dir / "adapter")}, results)
         ctx.validity = _validity(ctx, session, results)  # every process: scoring may be sharded
+        if main:  # per-row outcomes, so runs on the same rows compare with paired intervals
+            write_test_rows(run_dir, suite.task, ctx.data, session, results)
         ctx.timings["auditing"] = round(time.perf_counter() - started, 3)
     if not main:
         return dist.broadcast(None)  # the finished report, once rank 0 has written it

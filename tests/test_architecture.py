@@ -54,7 +54,8 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
                 "auditft.hfmetrics")),
     ("report", ("auditft.report",)),
     ("sign-off", ("auditft.signoff",)),
-    ("orchestration", ("auditft.plan", "auditft.opening", "auditft.resume", "auditft.isolation", "auditft.run")),
+    ("orchestration", ("auditft.plan", "auditft.opening", "auditft.resume", "auditft.isolation", "auditft.run",
+                       "auditft.compare")),
     ("plugins and kit", ("auditft.default_plugins", "auditft.conformance", "auditft.testing", "auditft.fixtures")),
     ("interfaces", ("auditft.cli", "auditft.serve", "auditft.__main__")),
 ]

@@ -206,7 +206,29 @@ def run_context(run_dir: Path, now: datetime | None = None) -> dict[str, Any]:
         "history": review_info(review, now)["events"], "artefacts": artefacts,
         "shown": shown_digest(artefacts, last_seq), "last_seq": last_seq,
         "closed": bool(review.released or review.rejections or review.pending_release),
+        "since_signoff": since_signoff(run_dir, review.run_id, artefacts.get("report.json")),
     }
+
+
+def since_signoff(run_dir: Path, run_id: str, report_sha256: str | None) -> dict[str, Any] | None:
+    """``auditft compare RUN --against-released``'s result for this run, when one was written
+    (``<reports>/compare/<run_id>/compare.json``); ``stale`` when the run's report changed since."""
+    import json
+
+    from auditft.compare.released import against_path
+
+    path = against_path(run_dir.parent, run_id) / "compare.json"
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+        against = found["against_released"]
+        subject = next(r for r in found["runs"] if r["label"] == against["subject"])
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return None  # none written, or not a comparison against a release: nothing to show
+    if subject.get("run_id") != run_id:
+        return None
+    return {"path": str(path), "released": against.get("released"), "created_at": found.get("created_at"),
+            "changes": list(against.get("changes") or []), "warnings": list(found.get("warnings") or []),
+            "stale": subject.get("report_sha256") != report_sha256}
 
 
 def _parse(text: str) -> datetime:
