@@ -30,17 +30,28 @@ if TYPE_CHECKING:
 class ModelSession:
     @classmethod
     def for_suite(cls, suite: Suite, base: ResolvedModel, data: SplitData, *, tuner: Tuner | None,
-                  adapter_dir: Path | None) -> ModelSession:
+                  adapter_dir: Path | None, base_cache: dict[str, Any] | None = None) -> ModelSession:
         """A session with the suite's inference settings (lengths, batch size, seed, prompt):
-        the one way core builds one, for the run's adapter, the base alone or a retrained model."""
+        the one way core builds one, for the run's adapter, the base alone or a retrained model.
+        ``base_cache``: the base model's figures shared by runs with the same base, data and
+        inference settings (the tuners of one suite, ``auditft.tuner_list``), computed once."""
         training = suite.tuner.training
         return cls(tuner=tuner, base=base, data=data, adapter_dir=adapter_dir, max_length=training.max_length,
                    batch_size=training.eval_batch_size, seed=suite.seed, system_prompt=suite.generation.system_prompt,
-                   max_new_tokens=suite.generation.max_new_tokens)
+                   max_new_tokens=suite.generation.max_new_tokens, base_cache=base_cache)
+
+    @staticmethod
+    def base_cache_key(suite: Suite, base: ResolvedModel) -> str:
+        """What a shared ``base_cache`` must agree on: the base weights and precision, the data and
+        its split, and every inference setting a base figure depends on."""
+        training = suite.tuner.training
+        return _digest([base.weights_sha256, str(base.precision), str(suite.model.device_map),
+                        suite.data.model_dump(mode="json"), training.max_length, training.eval_batch_size,
+                        suite.seed, suite.generation.model_dump(mode="json")])
 
     def __init__(self, *, tuner: Tuner | None, base: ResolvedModel, data: SplitData, adapter_dir: Path | None,
                  max_length: int, batch_size: int, seed: int, system_prompt: str | None = None,
-                 max_new_tokens: int = 48) -> None:
+                 max_new_tokens: int = 48, base_cache: dict[str, Any] | None = None) -> None:
         self.tuner = tuner
         self.base = base
         self.data = data
@@ -51,6 +62,8 @@ class ModelSession:
         self.system_prompt = system_prompt
         self.max_new_tokens = max_new_tokens
         self._cache: dict[str, Any] = {}
+        #: the base model alone (encoder, embeddings, probe, base answers): shareable across runs
+        self._base_figures: dict[str, Any] = base_cache if base_cache is not None else {}
 
     # -- adapter -----------------------------------------------------------------------
 
@@ -72,47 +85,48 @@ class ModelSession:
 
     def base_embeddings(self, split: str) -> np.ndarray:
         key = f"embed:{split}"
-        if key not in self._cache:
+        if key not in self._base_figures:
             from auditft.models import load_encoder, load_tokenizer
 
-            if "encoder" not in self._cache:
-                self._cache["encoder"] = (load_encoder(self.base), load_tokenizer(self.base))
-            model, tokenizer = self._cache["encoder"]
+            if "encoder" not in self._base_figures:
+                self._base_figures["encoder"] = (load_encoder(self.base), load_tokenizer(self.base))
+            model, tokenizer = self._base_figures["encoder"]
             texts = [ex.text for ex in getattr(self.data, split)]
-            self._cache[key] = self._batched(model, tokenizer, texts, _mean_pool, f"base {split}")
-        return self._cache[key]
+            self._base_figures[key] = self._batched(model, tokenizer, texts, _mean_pool, f"base {split}")
+        return self._base_figures[key]
 
     def base_probe_proba(self, split: str) -> np.ndarray:
         """The base model's figure for classification: logistic regression on the frozen
         base model's mean-pooled embeddings, fitted on the same train split the adapter saw."""
         key = f"probe_proba:{split}"
-        if key not in self._cache:
+        if key not in self._base_figures:
             from sklearn.linear_model import LogisticRegression
 
-            if "probe" not in self._cache:
+            if "probe" not in self._base_figures:
                 x = self.base_embeddings("train")
                 y = np.array([ex.label for ex in self.data.train])
                 probe = LogisticRegression(max_iter=2000, C=1.0, random_state=self.seed)
-                self._cache["probe"] = probe.fit(x, y)
-            self._cache[key] = self._probe_scores(self.base_embeddings(split))
-        return self._cache[key]
+                self._base_figures["probe"] = probe.fit(x, y)
+            self._base_figures[key] = self._probe_scores(self.base_embeddings(split))
+        return self._base_figures[key]
 
     def proba_texts(self, texts: list[str], *, which: str = "adapter") -> np.ndarray:
         """Class probabilities on arbitrary ``texts`` (perturbed inputs, a second task's rows):
         the fine-tuned classifier (``which="adapter"``) or the base model's linear probe, the
         same probe as ``base_probe_proba``, on those texts' embeddings (``which="base"``)."""
         key = f"proba_texts:{which}:{_digest(texts)}"
-        if key not in self._cache:
+        store = self._base_figures if which == "base" else self._cache
+        if key not in store:
             if which == "adapter":
-                self._cache[key] = self._adapter_scores(texts, "adapter, other texts")
+                store[key] = self._adapter_scores(texts, "adapter, other texts")
             elif which == "base":
                 self.base_probe_proba("train")  # fits the probe (and loads the encoder) once
-                model, tokenizer = self._cache["encoder"]
-                self._cache[key] = self._probe_scores(self._batched(model, tokenizer, texts, _mean_pool,
+                model, tokenizer = self._base_figures["encoder"]
+                store[key] = self._probe_scores(self._batched(model, tokenizer, texts, _mean_pool,
                                                                     "base, other texts"))
             else:
                 raise ValueError(f"which must be 'adapter' or 'base', not {which!r}")
-        return self._cache[key]
+        return store[key]
 
     def _adapter_scores(self, texts: list[str], what: str) -> np.ndarray:
         model, tokenizer = self.adapter_model()
@@ -121,7 +135,7 @@ class ModelSession:
     def _probe_scores(self, embedded: np.ndarray) -> np.ndarray:
         """The fitted probe's probabilities in the suite's label order (a label absent from
         train gets probability 0)."""
-        probe = self._cache["probe"]
+        probe = self._base_figures["probe"]
         proba = np.zeros((len(embedded), len(self.data.labels)))
         proba[:, probe.classes_] = probe.predict_proba(embedded)
         return proba
@@ -136,9 +150,10 @@ class ModelSession:
         if len(prompts) != len(answers):
             raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
         key = f"answer_logprobs:{which}:{_digest([prompts, answers])}"
-        if key not in self._cache:
-            self._cache[key] = self._score_answers(prompts, answers, which)
-        return self._cache[key]
+        store = self._base_figures if which == "base" else self._cache
+        if key not in store:
+            store[key] = self._score_answers(prompts, answers, which)
+        return store[key]
 
     def _score_answers(self, prompts: list[str], answers: list[str], which: str) -> np.ndarray:
         import torch
@@ -203,11 +218,11 @@ class ModelSession:
             return model, tokenizer, nullcontext()
         if hasattr(model, "disable_adapter") and not _quantized(model):
             return model, tokenizer, model.disable_adapter()
-        if "base_lm" not in self._cache:
+        if "base_lm" not in self._base_figures:
             from auditft.models import load_causal_lm, load_tokenizer
 
-            self._cache["base_lm"] = (load_causal_lm(self.base).eval(), load_tokenizer(self.base))
-        return (*self._cache["base_lm"], nullcontext())
+            self._base_figures["base_lm"] = (load_causal_lm(self.base).eval(), load_tokenizer(self.base))
+        return (*self._base_figures["base_lm"], nullcontext())
 
     def chat(self, prompt: str, which: str) -> list[dict[str, str]]:
         """Messages for ``prompt``: a tuner may add to them (``prompt`` adds few-shot turns)."""
@@ -222,9 +237,10 @@ class ModelSession:
                   temperature: float | None) -> list[list[str]]:
         max_new = max_new_tokens or self.max_new_tokens
         key = f"generate:{_digest([which, prompts, max_new, n, temperature])}"
-        if key not in self._cache:
-            self._cache[key] = self._run_generation(prompts, which, max_new, n, temperature)
-        return self._cache[key]
+        store = self._base_figures if which == "base" else self._cache
+        if key not in store:
+            store[key] = self._run_generation(prompts, which, max_new, n, temperature)
+        return store[key]
 
     def _run_generation(self, prompts: list[str], which: str, max_new: int, n: int,
                         temperature: float | None) -> list[list[str]]:

@@ -18,16 +18,22 @@ from auditft.context import PlannedAudit, Prepared
 from auditft.data import load_data
 from auditft.errors import SuiteError
 from auditft.models import resolve_model, resolve_precision
-from auditft.suite import load_suite, plugin_options
+from auditft.suite import Suite, load_suite, plugin_options
 
 if TYPE_CHECKING:
     from auditft.plugins import PluginManager
 
 
-def prepare(suite_path: Path, pm: PluginManager) -> Prepared:
-    """Validate the suite, its plugins' options, every data row and the base model."""
+def prepare(suite_path: Path | Suite, pm: PluginManager) -> Prepared:
+    """Validate the suite, its plugins' options, every data row and the base model. A
+    ``Suite`` already loaded and checked against ``pm`` (one tuner of a several-tuner suite,
+    ``auditft.tuner_list``) is taken as it is."""
+    from auditft.report.compliance import load_map
+
     started = time.perf_counter()
-    suite = load_suite(suite_path, pm)  # checks every kind exists (check_plugins)
+    load_map()  # a broken AUDITFT_COMPLIANCE_MAP stops here, not when the report is written
+    # load_suite checks every kind exists (check_plugins)
+    suite = suite_path if isinstance(suite_path, Suite) else load_suite(suite_path, pm)
     here = suite.source.parent
     audits = [PlannedAudit(spec, entry, plugin_options(entry.options, spec.options, here))
               for spec in suite.audits for entry in [pm.audits.require(spec.kind)]]

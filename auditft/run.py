@@ -34,18 +34,24 @@ from auditft.signoff.layout import write_state
 from auditft.suite import AuditSpec, Suite
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from auditft.degeneracy import ObservedSession
     from auditft.inference import ModelSession
     from auditft.jobs import Tuner
 
 
 def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str,
-            resume: Path | None = None) -> dict[str, Any]:
+            resume: Path | None = None, base_cache: dict[str, Any] | None = None,
+            on_open: Callable[[str, Path], None] | None = None) -> dict[str, Any]:
     """Run the prepared suite; returns the report (``report.json`` content).
 
     With ``resume``, continue an interrupted run in that directory: a finished tuning
     (``work/tuning.json`` beside a complete adapter) is kept, finished audits are reused when
     their cache key (adapter hashes + audit options) still matches, then gate and report.
+    ``base_cache`` shares the base model's figures with other runs on the same base, data and
+    inference settings (``ModelSession.base_cache_key``); ``on_open(run_id, run_dir)`` is
+    called once the run directory exists (the several-tuner runner records it).
     """
     from auditft.progress import quiet_libraries
 
@@ -56,12 +62,14 @@ def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str
     opened = open_run(prepared, reports, author, resume, signoff_facts) if signoff_facts is not None else None
     # every process works in rank 0's run directory; only rank 0 writes to it
     run_id, run_dir, created_at, author, finished = dist.broadcast(opened)
+    if on_open is not None and dist.is_main():
+        on_open(run_id, run_dir)
     if finished is not None:
         return finished
     ctx = RunContext(run_id, run_dir, suite, author, data, base, created_at, timings={"setup": prepared.seconds},
                      signoff=dist.broadcast(signoff_facts))
     try:
-        report = _phases(ctx, prepared, pm)
+        report = _phases(ctx, prepared, pm, base_cache)
     except BaseException as exc:
         if dist.is_main():
             write_state(run_dir, "failed", error=_failure_reason(exc))
@@ -74,20 +82,23 @@ def execute(prepared: Prepared, pm: PluginManager, *, reports: Path, author: str
     return report
 
 
-def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str, Any]:
+def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager,
+            base_cache: dict[str, Any] | None = None) -> dict[str, Any]:
     """data audits -> tune -> model audits -> gate -> report. Under a data-parallel launcher
     every process computes; only the main process writes (and returns what it wrote)."""
     from auditft.inference import ModelSession
 
     suite, run_dir = ctx.suite, ctx.run_dir
     main = dist.is_main()
+    # the data stage and the model audits see one base model: its figures are computed once
+    base_cache = {} if base_cache is None else base_cache
     if main:
         pm.hook.auditft_run_started(run=ctx)
     data_audits = [a for a in prepared.audits if a.is_data_stage]
     model_audits = [a for a in prepared.audits if not a.is_data_stage]
     results: dict[str, AuditResult] = {}
     ctx.gate_statistics = _gate_statistics(suite, pm, len(ctx.data.test))  # before any compute is spent
-    stop_reason = _data_stage(ctx, prepared, pm, data_audits, results) if data_audits else None
+    stop_reason = _data_stage(ctx, pm, data_audits, results, base_cache) if data_audits else None
     tuner = prepared.tuner.factory(prepared.tuner_options)
     if stop_reason is not None:
         tuning = TuneResult(trainable_parameters=0, total_parameters=0, steps=0, seconds=0.0,
@@ -100,7 +111,7 @@ def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str,
             pm.hook.auditft_tuning_finished(run=ctx, tuning=tuning)
             write_state(run_dir, "auditing")
         session = _observed(ModelSession.for_suite(suite, ctx.base, ctx.data, tuner=tuner,
-                                                   adapter_dir=run_dir / "adapter"), ctx)
+                                                   adapter_dir=run_dir / "adapter", base_cache=base_cache), ctx)
         started = time.perf_counter()
         _run_audits(ctx, pm, model_audits, session, {"adapter": hash_tree(run_dir / "adapter")}, results)
         ctx.validity = _validity(ctx, session, results)  # every process: scoring may be sharded
@@ -113,8 +124,8 @@ def _phases(ctx: RunContext, prepared: Prepared, pm: PluginManager) -> dict[str,
     return _gate_and_report(ctx, prepared, pm, tuning, results, skipped, stop_reason)
 
 
-def _data_stage(ctx: RunContext, prepared: Prepared, pm: PluginManager, audits: list[PlannedAudit],
-                results: dict[str, AuditResult]) -> str | None:
+def _data_stage(ctx: RunContext, pm: PluginManager, audits: list[PlannedAudit],
+                results: dict[str, AuditResult], base_cache: dict[str, Any] | None) -> str | None:
     """Data-stage audits, on the suite's data and the base model alone, before any compute is
     spent on tuning; returns why the run stops here, or None."""
     from auditft.inference import ModelSession
@@ -122,7 +133,8 @@ def _data_stage(ctx: RunContext, prepared: Prepared, pm: PluginManager, audits: 
     if dist.is_main():
         write_state(ctx.run_dir, "auditing-data")
     started = time.perf_counter()
-    session = ModelSession.for_suite(ctx.suite, ctx.base, ctx.data, tuner=None, adapter_dir=None)  # base only
+    session = ModelSession.for_suite(ctx.suite, ctx.base, ctx.data, tuner=None, adapter_dir=None,  # base only
+                                     base_cache=base_cache)
     evidence = {"data": {f.role: f.sha256 for f in ctx.data.files}, "base": ctx.base.weights_sha256}
     _run_audits(ctx, pm, audits, session, evidence, results,
                 extra={"export_dir": ctx.run_dir / "data-audit"} if dist.is_main() else {})

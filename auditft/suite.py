@@ -293,6 +293,18 @@ class Suite(_Strict):
 def load_suite(path: str | Path, pm: PluginSet | None = None) -> Suite:
     """Read and validate a suite file; with ``pm``, also check kinds, tasks and options."""
     path = Path(path)
+    raw = read_suite_yaml(path)
+    if "tuners" in raw:  # several tuners: ``auditft.tuner_list`` expands it into one suite per tuner
+        raise SuiteError(f"{path}: tuners: this suite lists several tuners; `auditft run` and "
+                         "`auditft validate` take it, one run per tuner")
+    suite = parse_suite(raw, path)
+    if pm is not None:
+        check_plugins(suite, pm)
+    return suite
+
+
+def read_suite_yaml(path: Path) -> dict[str, Any]:
+    """The suite file's YAML mapping (one-line errors for a missing file or bad YAML)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -308,10 +320,7 @@ def load_suite(path: str | Path, pm: PluginSet | None = None) -> Suite:
         raise SuiteError(f"{path}: invalid YAML: {where}{' '.join(str(problem).split())}") from None
     if not isinstance(raw, dict):
         raise SuiteError(f"{path}: a suite must be a YAML mapping, got {type(raw).__name__}")
-    suite = parse_suite(raw, path)
-    if pm is not None:
-        check_plugins(suite, pm)
-    return suite
+    return raw
 
 
 def parse_suite(raw: dict[str, Any], path: Path) -> Suite:

@@ -46,7 +46,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("auditft.errors", "auditft.version", "auditft.fsutil", "auditft.records", "auditft.progress",
                     "auditft.optional_imports", "auditft.textmetrics", "auditft.stats", "auditft.manifest",
                     "auditft.adapter_meta", "auditft.pii", "auditft.distributed", "auditft.guards")),
-    ("inputs", ("auditft.registry", "auditft.suite", "auditft.data", "auditft.models")),
+    ("inputs", ("auditft.registry", "auditft.suite", "auditft.tuner_list", "auditft.data", "auditft.models")),
     ("contract", ("auditft", "auditft.jobs", "auditft.protocols", "auditft.context", "auditft.hookspecs")),
     ("plugin host", ("auditft.plugins", "auditft.plugin_table")),
     ("engine", ("auditft.inference", "auditft.training", "auditft.tuners", "auditft.chat", "auditft.seeding",
@@ -55,7 +55,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("report", ("auditft.report",)),
     ("sign-off", ("auditft.signoff",)),
     ("orchestration", ("auditft.plan", "auditft.opening", "auditft.resume", "auditft.isolation", "auditft.run",
-                       "auditft.compare")),
+                       "auditft.compare", "auditft.recipes", "auditft.exports")),
     ("plugins and kit", ("auditft.default_plugins", "auditft.conformance", "auditft.testing", "auditft.fixtures")),
     ("interfaces", ("auditft.cli", "auditft.serve", "auditft.__main__")),
 ]

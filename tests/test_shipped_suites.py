@@ -17,8 +17,22 @@ def test_there_is_a_suite_per_tuner_kind():
 
     import yaml
 
-    kinds = {yaml.safe_load(path.read_text())["tuner"]["kind"] for path in SUITES}
+    raws = [yaml.safe_load(path.read_text()) for path in SUITES]
+    kinds = {raw["tuner"]["kind"] for raw in raws if "tuner" in raw}
     assert kinds == {entry.kind for entry in isolated_plugin_manager().tuners}
+
+
+def test_the_recipe_comparison_compares_every_trained_tuner():
+    """suites/recipes.yaml is the one several-tuner suite; it names every tuner that trains."""
+    from auditft.testing import isolated_plugin_manager
+
+    import yaml
+
+    several = [path for path in SUITES if "tuners" in yaml.safe_load(path.read_text())]
+    assert [path.name for path in several] == ["recipes.yaml"]
+    kinds = {entry["kind"] for entry in yaml.safe_load(several[0].read_text())["tuners"]}
+    trained = {entry.kind for entry in isolated_plugin_manager().tuners} - {"prompt"}
+    assert kinds == trained
 
 
 @pytest.mark.parametrize("path", SUITES, ids=[p.stem for p in SUITES])

@@ -96,11 +96,11 @@ def cli(ctx: click.Context, strict_plugins: bool) -> None:
 
 
 def _register() -> None:
-    from auditft.cli import (compare_cmd, keys_cmd, plugins_cmd, release_cmd, report_cmd, run_cmd, serve_cmd,
-                             signoff_cmd, status_cmd, validate_cmd, verify_cmd)
+    from auditft.cli import (compare_cmd, export_cmd, keys_cmd, plugins_cmd, release_cmd, report_cmd, run_cmd,
+                             serve_cmd, signoff_cmd, status_cmd, validate_cmd, verify_cmd)
 
     for module in (run_cmd, validate_cmd, plugins_cmd, status_cmd, report_cmd, release_cmd, verify_cmd, keys_cmd,
-                   serve_cmd, compare_cmd):
+                   serve_cmd, compare_cmd, export_cmd):
         cli.add_command(module.command)
     cli.add_command(keys_cmd.trust_group)
     for command in signoff_cmd.commands:

@@ -18,19 +18,31 @@ from auditft.errors import RunAborted, ExitCode
 @click.option("--resume", "resume", type=click.Path(path_type=Path, file_okay=False),
               help="Continue an interrupted run of SUITE in this run directory.")
 @click.option("--author", envvar="AUDITFT_USER", help="Who runs it (default: $AUDITFT_USER, else the OS user).")
+@click.option("--tuner", "tuners", multiple=True, metavar="NAME",
+              help="Run only this entry of the suite's tuners: list (repeatable); on a single-tuner suite, run "
+                   "this tuner kind instead, one run per --tuner, with the suite's training settings.")
 @click.pass_context
-def command(ctx: click.Context, suite: Path, out: Path, resume: Path | None, author: str | None) -> None:
-    """Fine-tune, audit base model and adapter, gate, and write the report."""
+def command(ctx: click.Context, suite: Path, out: Path, resume: Path | None, author: str | None,
+            tuners: tuple[str, ...]) -> None:
+    """Fine-tune, audit base model and adapter, gate, and write the report.
+
+    A suite with several tuners (tuners: in place of tuner:) makes one ordinary run per tuner
+    and a comparison of them in <out>/compare/<batch id>/; --resume takes that folder."""
     import signal
 
     from auditft import guards
     from auditft.run import execute, prepare
     from auditft.signoff.identity import author_name
+    from auditft.tuner_list import is_several
 
     # a SIGTERM (CI timeout, `kill`) unwinds like Ctrl-C, so the run is marked failed, not left
     # looking like it is still in progress
     signal.signal(signal.SIGTERM, _terminate)
     pm = plugin_manager(ctx)
+    if is_several(suite, tuners):
+        from auditft.cli.recipes_summary import run_several
+
+        ctx.exit(run_several(suite, pm, tuners, out=out, resume=resume, author=author_name(author)))
     prepared = prepare(suite, pm)
     warn_load_failures(pm)  # a broken plugin the suite does not use is not silent either
     reports = resume.parent if resume else out  # a resumed run stays where it is

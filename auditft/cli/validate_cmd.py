@@ -17,14 +17,24 @@ if TYPE_CHECKING:
 @click.argument("suite", type=click.Path(path_type=Path, dir_okay=False))
 @click.pass_context
 def command(ctx: click.Context, suite: Path) -> None:
-    """Check SUITE without running it (exit 0 valid, 2 invalid).
+    """Check SUITE without running it (exit 0 valid, 2 invalid); a suite with several tuners
+    is checked tuner by tuner, one line each.
 
     A plugin that failed to load is a warning on stderr (fatal under --strict-plugins)."""
     from auditft.run import prepare
+    from auditft.tuner_list import expand, is_several
 
     pm = plugin_manager(ctx)
-    prepared = prepare(suite, pm)
+    if is_several(suite):
+        plans = [(f"{suite} [{r.name}]", prepare(r.suite, pm)) for r in expand(suite, pm)]
+    else:
+        plans = [(str(suite), prepare(suite, pm))]
     warn_load_failures(pm)  # the suite does not need it, but its kinds are missing from this install
+    for where, prepared in plans:
+        _describe(where, prepared)
+
+
+def _describe(suite: str, prepared: Prepared) -> None:
     counts = prepared.data.counts()
     labels = f", labels {prepared.data.labels}" if prepared.data.labels else ""
     click.echo(

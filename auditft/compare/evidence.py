@@ -73,19 +73,48 @@ def write_test_rows(run_dir: Path, task: str, data: SplitData, session: Any,
     return path
 
 
+#: set by ``reset_peak_memory``: the peak then counts from that run's start, not the process's
+_RESET = {"done": False}
+
+
+def reset_peak_memory() -> None:
+    """Start the peak-memory count afresh: a process that runs several runs one after the other
+    (``auditft.recipes``) measures each run's own peak. Linux resets the resident high-water
+    mark through ``/proc/self/clear_refs``; elsewhere the peak stays the process's."""
+    import sys
+
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
+        _RESET["done"] = True
+    except OSError:
+        pass
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
 def peak_memory() -> dict[str, Any]:
-    """The process's peak resident set size so far (training and audits together) and, on a
-    CUDA device, the peak memory torch allocated on it."""
+    """The peak resident set size so far (training and audits together) and, on a CUDA device,
+    the peak memory torch allocated on it."""
     import resource
     import sys
 
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    try:  # Linux: the high-water mark clear_refs resets
+        with open("/proc/self/status", encoding="ascii") as handle:
+            rss = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        pass
     cuda = None
     torch = sys.modules.get("torch")  # already imported by the run; never import it here
     if torch is not None and torch.cuda.is_available():
         cuda = int(torch.cuda.max_memory_allocated())
-    return {"peak_rss_bytes": int(rss if sys.platform == "darwin" else rss * 1024), "cuda_peak_bytes": cuda,
-            "measured": "peak resident set size of the run process from its start to the end of the audits "
+    since = ("from the start of this run (one of several in one process: the peak was reset when it started; "
+             "what earlier runs left loaded, such as the shared base model, counts)") if _RESET["done"] \
+        else "of the run process from its start"
+    return {"peak_rss_bytes": int(rss), "cuda_peak_bytes": cuda,
+            "measured": f"peak resident set size {since} to the end of the audits "
                         "(training and audits together; a resumed run counts only its last process)"}
 
 

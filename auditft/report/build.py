@@ -126,6 +126,7 @@ def write_reports(ctx: RunContext, pm: PluginManager, tuner_entry: Entry, tuning
                   results: dict[str, AuditResult], checks: list[Check], verdict: str,
                   stopped: str | None = None) -> dict[str, Any]:
     from auditft.report.card import model_card
+    from auditft.report.compliance import assess, render_markdown
     from auditft.report.html import render_html
 
     report = build_report(ctx, pm, tuner_entry, tuning, results, checks, verdict, stopped)
@@ -133,6 +134,8 @@ def write_reports(ctx: RunContext, pm: PluginManager, tuner_entry: Entry, tuning
     atomic_write_json(run_dir / "report.json", report)
     atomic_write_text(run_dir / "report.html", render_html(report, pm))
     atomic_write_text(run_dir / "model_card.md", model_card(report))
+    # the regulator's map as the evidence stands at the gate (sign-off lines: pending)
+    atomic_write_text(run_dir / "compliance.md", render_markdown(assess(report)))
     # records that keep changing (state, the run's copy of its ledger events) are not artefacts
     artefacts = hash_tree(run_dir, exclude=("work", "state.json", "manifest.json", "error.txt", "events.jsonl"))
     atomic_write_json(run_dir / "manifest.json", {**report["manifest"], "artefacts": artefacts})

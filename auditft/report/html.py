@@ -8,6 +8,7 @@ from auditft.errors import PluginError
 from auditft.records import ReportSection
 from auditft.report import environment, render_fragment
 from auditft.report.charts import line_chart
+from auditft.report.compliance_section import compliance_section
 
 if TYPE_CHECKING:
     from auditft.plugins import PluginManager
@@ -145,7 +146,8 @@ def render_html(report: dict[str, Any], pm: PluginManager, *, state: str | None 
 
     counts = {s: sum(1 for c in report["checks"] if c["status"] == s) for s in ("pass", "fail", "insufficient", "error")}
     return environment().get_template("report.html.j2").render(
-        r=report, state=state, banner=title, explanation=explanation, sections=sections_for(report, pm),
+        r=report, state=state, banner=title, explanation=explanation,
+        sections=[*sections_for(report, pm), compliance_section(report, review)],
         loss_chart=loss, counts=counts, review=review or {},
         health=(report.get("validity") or {}).get("training") or {},
         builtin_plugins=frozenset(DEFAULT_PLUGINS) | {"auditft"},

@@ -56,7 +56,7 @@ def approve(run_dir: Path, reviewer: str, comment: str, *, key: Path | None = No
         event = _reviewer_event(review, "approved", reviewer, key, now, comment=comment,
                                 report_sha256=review.gated["report_sha256"],
                                 artefacts=bound_artefacts(review.run_dir))
-        return record(review.run_dir, event, when=now)
+        return _attested(review, record(review.run_dir, event, when=now), key)
 
 
 def reject(run_dir: Path, reviewer: str, comment: str, *, key: Path | None = None,
@@ -69,7 +69,7 @@ def reject(run_dir: Path, reviewer: str, comment: str, *, key: Path | None = Non
             raise RefusedError("this run was already released; a rejection cannot recall it")
         event = _reviewer_event(review, "rejected", reviewer, key, when, comment=comment,
                                 report_sha256=review.gated["report_sha256"])
-        return record(review.run_dir, event, when=when)
+        return _attested(review, record(review.run_dir, event, when=when), key)
 
 
 def waive(run_dir: Path, check: str, reviewer: str, reason: str, *, key: Path | None = None,
@@ -94,7 +94,17 @@ def waive(run_dir: Path, check: str, reviewer: str, reason: str, *, key: Path | 
             raise RefusedError(f"four-eyes policy: {reviewer!r} ran this job and may not waive its checks")
         event = _reviewer_event(review, "waived", reviewer, key, when, check=matches[0], reason=reason,
                                 status=target["status"], report_sha256=review.gated["report_sha256"])
-        return record(review.run_dir, event, when=when)
+        return _attested(review, record(review.run_dir, event, when=when), key)
+
+
+def _attested(review: Review, event: dict[str, Any], key: Path | None) -> dict[str, Any]:
+    """A signed decision is also written as DSSE in-toto attestations (``attestations``),
+    verifiable without auditft; the ledger event stays the record."""
+    if key is not None:
+        from auditft.signoff.attestations import attest_decision
+
+        attest_decision(review, event, key)
+    return event
 
 
 def _refuse_if_closed(review: Review) -> None:

@@ -36,7 +36,22 @@ if TYPE_CHECKING:
     from auditft.plugins import PluginManager
 
 #: what leaves quarantine: the adapter, the evidence, and the sign-off record
-SHIPPED = ("adapter", "report.json", "report.html", "model_card.md", "manifest.json", "suite.yaml")
+SHIPPED = ("adapter", "report.json", "report.html", "model_card.md", "compliance.md", "manifest.json", "suite.yaml")
+#: layouts of a released folder: ``auditft`` (the run's own paths) or ``hf``, a folder
+#: ``huggingface_hub.upload_folder`` publishes unchanged (the adapter's files at the top, as
+#: peft loads them, a Hub model card as README.md, auditft's evidence under ``auditft/``)
+FORMATS = ("auditft", "hf")
+#: what a release adds beside the approved bytes (never part of the approved set)
+ADDED = ("report.html", "signoff.jsonl", "attestations", "model.sig", "README.md")
+
+
+def released_path(rel: str, layout: str) -> str:
+    """Where the approved file ``rel`` (a run-directory path) goes in a folder of ``layout``."""
+    if layout != "hf":
+        return rel
+    if rel.startswith("adapter/") and rel != "adapter/README.md":  # the Hub card takes README.md
+        return rel[len("adapter/"):]
+    return f"auditft/{rel}"
 
 
 def releasable(run_dir: Path, now: datetime) -> list[str]:
@@ -66,8 +81,9 @@ def _reasons(review: Review, current: dict[str, str], now: datetime) -> list[str
 
 
 def release(run_dir: Path, to: Path, *, actor: str, when: datetime | None = None,
-            plugins: PluginManager | None = None) -> Path:
+            plugins: PluginManager | None = None, layout: str = "auditft") -> Path:
     """Intent, copy, re-hash, rename, record: see the module docstring. Returns the folder.
+    ``layout``: ``auditft`` (default) or ``hf`` (``FORMATS``).
 
     ``plugins`` renders the report's plugin sections: the calling command's manager (so
     ``--strict-plugins`` holds here too); without one, the installed plugins are loaded."""
@@ -93,21 +109,22 @@ def release(run_dir: Path, to: Path, *, actor: str, when: datetime | None = None
             raise RefusedError(f"{destination}: a release already exists there; refusing to overwrite it")
         approved = review.live_approvals(now)[-1]["artefacts"]
         intent = record(run_dir, {"type": "release_intent", "run_id": review.run_id, "actor": actor,
-                                  "destination": str(destination), "artefacts": approved}, when=now)
+                                  "destination": str(destination), "artefacts": approved, "format": layout},
+                        when=now)
         refused = _window_by_tsa(review, intent)
         if refused:
             record(run_dir, {"type": "release_abandoned", "run_id": review.run_id, "actor": actor,
                              "destination": str(destination), "intent_seq": intent["seq"], "reason": refused})
             raise RefusedError(f"not releasable: {refused}")
         try:
-            _build(review, run_dir, destination, approved, [*review.events, intent], now, plugins)
+            _build(review, run_dir, destination, approved, [*review.events, intent], now, plugins, layout)
         except BaseException:
             record(run_dir, {"type": "release_abandoned", "run_id": review.run_id, "actor": actor,
                              "destination": str(destination), "intent_seq": intent["seq"]})
             raise
         record(run_dir, {"type": "released", "run_id": review.run_id, "actor": actor,
-                         "destination": str(destination), "artefacts": approved, "intent_seq": intent["seq"]},
-               when=now)
+                         "destination": str(destination), "artefacts": approved, "intent_seq": intent["seq"],
+                         "format": layout}, when=now)
     rerender(run_dir, plugins=plugins)
     return destination
 
@@ -134,10 +151,12 @@ def _window_by_tsa(review: Review, intent: dict[str, Any]) -> str | None:
 
 
 def _build(review: Review, run_dir: Path, destination: Path, approved: dict[str, str],
-           record_events: list[dict[str, Any]], now: datetime, plugins: PluginManager | None) -> None:
+           record_events: list[dict[str, Any]], now: datetime, plugins: PluginManager | None,
+           layout: str = "auditft") -> None:
     """The release folder, complete before it exists: copy exactly the approved files (bytes
-    only: every file 0644, so no mode bit ships), re-hash, add the record and the RELEASED
-    rendering, then rename into place."""
+    only: every file 0644, so no mode bit ships), re-hash, add the record, the RELEASED
+    rendering, the signed attestations (and for ``hf`` the Hub card), sign the whole folder
+    with the registry's release key (``model.sig``, sigstore model_signing), then rename."""
     import os
 
     from auditft.signoff.encoding import serialise
@@ -149,17 +168,30 @@ def _build(review: Review, run_dir: Path, destination: Path, approved: dict[str,
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        shipped_set = {rel: d for rel, d in approved.items() if rel.split("/")[0] in SHIPPED and rel != "report.html"}
-        for rel in sorted(shipped_set):
-            target = staging / rel
+        shipped_set = {released_path(rel, layout): d for rel, d in approved.items()
+                       if rel.split("/")[0] in SHIPPED and rel != "report.html"}
+        for rel, d in sorted(approved.items()):
+            if rel.split("/")[0] not in SHIPPED or rel == "report.html":
+                continue
+            target = staging / released_path(rel, layout)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(run_dir / rel, target, follow_symlinks=False)
             os.chmod(target, 0o644)
         if hash_tree(staging, hidden=True) != shipped_set:
             raise IntegrityError(f"{run_dir}: the release would not be exactly the approved bytes")
-        atomic_write_text(staging / "signoff.jsonl", "".join(serialise(e) + "\n" for e in record_events))
-        atomic_write_text(staging / "report.html", render_html(
-            review.report, plugins or default_plugins(), state="released", review=review_info(review, now)))
+        evidence = staging / "auditft" if layout == "hf" else staging
+        atomic_write_text(evidence / "signoff.jsonl", "".join(serialise(e) + "\n" for e in record_events))
+        info = review_info(review, now)
+        atomic_write_text(evidence / "report.html", render_html(
+            review.report, plugins or default_plugins(), state="released", review=info))
+        _add_attestations(review, evidence / "attestations")
+        if layout == "hf":
+            from auditft.report.hub_card import hub_card
+
+            atomic_write_text(staging / "README.md", hub_card(review.report, info, record_events))
+        from auditft.signoff.release_signing import sign_folder
+
+        sign_folder(staging, run_dir.parent)  # last: it covers every file above
         staging.rename(destination)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -180,12 +212,14 @@ def _reconcile(review: Review, actor: str, now: datetime, plugins: PluginManager
     intent = review.pending_release
     assert intent is not None  # release() reconciles only a pending release
     destination = Path(intent["destination"])
-    shipped = {rel: d for rel, d in intent["artefacts"].items()
+    layout = intent.get("format") or "auditft"
+    shipped = {released_path(rel, layout): d for rel, d in intent["artefacts"].items()
                if rel.split("/")[0] in SHIPPED and rel != "report.html"}
     fields = {"run_id": review.run_id, "actor": actor, "destination": str(destination), "intent_seq": intent["seq"]}
     if destination.is_dir():
+        prefix = "auditft/" if layout == "hf" else ""
         found = {rel: d for rel, d in hash_tree(destination, hidden=True).items()
-                 if rel not in ("report.html", "signoff.jsonl")}
+                 if rel.removeprefix(prefix).split("/")[0] not in ADDED and rel.split("/")[0] not in ADDED}
         if found != shipped:
             raise IntegrityError(f"{destination}: an interrupted release left a folder that is not exactly the "
                                  "approved bytes; inspect it (nothing was recorded)")
@@ -197,6 +231,23 @@ def _reconcile(review: Review, actor: str, now: datetime, plugins: PluginManager
     record(review.run_dir, {"type": "release_abandoned", **fields}, when=now)
     raise RefusedError(f"an interrupted release to {destination} never completed; recorded it as abandoned. "
                        "Run `auditft release` again to release")
+
+
+def _add_attestations(review: Review, target: Path) -> None:
+    """The run's signed DSSE attestations (``signoff.attestations``) and the reviewers' public
+    keys as the trust store holds them, so anyone can verify them without auditft."""
+    import json
+
+    from auditft.signoff.attestations import folder_for, public_keys
+
+    source = folder_for(review.run_dir.parent, review.run_id)
+    if not source.is_dir():
+        return  # no decision was signed with --key: nothing to attest
+    target.mkdir(parents=True)
+    for path in sorted(source.glob("*.dsse.json")):
+        shutil.copyfile(path, target / path.name)
+    signers = sorted({e["actor"] for e in review.events if e.get("signature")})
+    atomic_write_text(target / "keys.json", json.dumps(public_keys(signers, review.run_dir.parent), indent=2) + "\n")
 
 
 def human_duration(seconds: float) -> str:

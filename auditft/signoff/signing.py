@@ -34,6 +34,11 @@ def generate_keypair(directory: Path, name: str) -> tuple[Path, str]:
     return path, public_key_of(path)
 
 
+def private_key_bytes(path: Path) -> bytes:
+    """The raw 32-byte ed25519 private key in an auditft key file (one-line error otherwise)."""
+    return bytes(_private(path).private_bytes_raw())
+
+
 def _private(path: Path) -> Any:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
