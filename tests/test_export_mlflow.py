@@ -130,10 +130,17 @@ def test_a_rejection_takes_the_alias_away_and_a_blocked_run_gets_none(runs):
     (version,) = client.search_model_versions("name='blocked'")
     assert (version.tags["auditft.state"], version.tags["auditft.verdict"], version.tags["auditft.approvers"]) == (
         "blocked", "blocked", "")
-    assert "auditft.rejected" not in version.tags
+    assert "auditft.rejected" not in version.tags and not version.tags.get("auditft.waived")
     (found,) = mlflow_runs(client, blocked.name)
     assert found.data.tags["auditft.check.accuracy.macro_f1"] == "fail"
     assert found.data.tags["auditft.state"] == "blocked"
+    # a waiver travels: what a blocked verdict would be approved over, and who accepted it
+    result = invoke("waive", blocked, "accuracy:macro_f1", "--reviewer", "erin", "--reason", "known gap")
+    assert result.exit_code == 0, result.output
+    assert export(blocked)[1:] == ["registered model blocked version 1 (aliases: none)", "updated"]
+    (version,) = client.search_model_versions("name='blocked'")
+    assert version.tags["auditft.waived"] == "accuracy:macro_f1 by erin"
+    assert mlflow_runs(client, blocked.name)[0].data.tags["auditft.waived"] == "accuracy:macro_f1 by erin"
 
 
 def test_changed_bytes_or_no_run_export_nothing(runs, tmp_path, monkeypatch):

@@ -21,6 +21,7 @@ class RunFacts:
     state: str
     approvers: list[str]
     rejected_by: list[str]
+    #: ``<audit>:<metric> by <reviewer>`` for each waived check, sorted by check
     waivers: list[str]
     #: the sha256 chain hash of the run's last ledger event, and its sequence number
     ledger_hash: str | None
@@ -52,5 +53,5 @@ def run_facts(run_dir: Path) -> RunFacts:
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     return RunFacts(run_dir=run_dir, report=review.report, manifest=manifest, state=review.state(),
                     approvers=[a["actor"] for a in review.approvals], rejected_by=[r["actor"] for r in review.rejections],
-                    waivers=sorted(review.waivers), ledger_hash=last.get("hash"), ledger_seq=last.get("seq"),
+                    waivers=[f"{check} by {event.get('actor', '?')}" for check, event in sorted(review.waivers.items())], ledger_hash=last.get("hash"), ledger_seq=last.get("seq"),
                     released_to=(review.released or {}).get("destination"), artefacts=bound_artefacts(run_dir))

@@ -97,6 +97,8 @@ def run_tags(facts: RunFacts) -> dict[str, str]:
             "auditft.ledger_hash": facts.ledger_hash or "",
             "auditft.ledger_seq": "" if facts.ledger_seq is None else str(facts.ledger_seq),
             "auditft.approvers": ",".join(facts.approvers),
+            # a blocked verdict that was approved was approved over these
+            "auditft.waived": "; ".join(facts.waivers),
             "auditft.report_sha256": facts.artefacts.get("report.json", "")}
     for check in report.get("checks") or []:
         tags[_key("auditft.check", check.get("audit"), check.get("metric"))] = str(check.get("status", ""))
@@ -105,7 +107,7 @@ def run_tags(facts: RunFacts) -> dict[str, str]:
 
 def version_tags(facts: RunFacts) -> dict[str, str]:
     """The model version's tags: where it came from and its sign-off, plus the rejection."""
-    keep = ("run_id", "suite", "verdict", "state", "ledger_hash", "ledger_seq", "approvers", "report_sha256")
+    keep = ("run_id", "suite", "verdict", "state", "ledger_hash", "ledger_seq", "approvers", "waived", "report_sha256")
     tags = {key: value for key, value in run_tags(facts).items() if key.removeprefix("auditft.") in keep}
     if facts.state == "rejected":
         tags.update({"auditft.rejected": "true", "auditft.rejected_by": ",".join(facts.rejected_by)})

@@ -159,7 +159,10 @@ class QloraTuner(PeftTuner):
                            "full_precision_layers": keep}
         portable_kernels(model)
         release_checkpoint_pages(model)
-        return prepare_model_for_kbit_training(model, use_gradient_checkpointing=self.options.gradient_checkpointing)
+        # use_reentrant=True is what torch did by default (and P5 measured); saying it silences
+        # torch's warning about the default changing
+        return prepare_model_for_kbit_training(model, use_gradient_checkpointing=self.options.gradient_checkpointing,
+                                               gradient_checkpointing_kwargs={"use_reentrant": True})
 
     def peft_config(self, task: str, model: Any) -> Any:
         return lora_config(self.options, task)
