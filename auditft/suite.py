@@ -137,6 +137,9 @@ class TrainingSpec(_Strict):
     #: that supports it, else fp32; ``bf16`` also runs on CPU (autocast); ``fp16`` needs CUDA.
     #: Trainable parameters stay in fp32 (mixed precision); qlora computes in this precision.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    #: ``random``: rows in a seeded random order; ``by_length``: batches of rows of similar
+    #: token length in a seeded random order (less padding, faster; auditft.batching)
+    batching: Literal["random", "by_length"] = "random"
 
 
 class GenerationSpec(_Strict):

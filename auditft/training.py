@@ -166,7 +166,12 @@ def train(job: TuneJob, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBa
     extra = list(callbacks or [])
     if early:
         extra.append(EarlyStoppingCallback(early_stopping_patience=spec.early_stopping_patience))
-    trainer = (trainer_class or Trainer)(
+    trainer_type = trainer_class or Trainer
+    if spec.batching == "by_length":
+        from auditft.batching import bucketed
+
+        trainer_type = bucketed(trainer_type, job.seed)
+    trainer = trainer_type(
         model=model,
         args=args,
         train_dataset=train_ds,
@@ -198,6 +203,7 @@ def train(job: TuneJob, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBa
         "resumed_from_step": _step_of(resume_from) if resume_from else None,
         "truncated_rows": int(getattr(train_ds, "truncated_rows", 0)),
         "precision": precision,
+        "batching": spec.batching,
         "devices": sorted({str(p.device) for p in model.parameters()}),
     }
     if early:

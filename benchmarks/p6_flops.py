@@ -10,6 +10,8 @@ options: r 8, alpha 16, dropout 0.05, classifier + pooler trained) on a real bat
 are counted once with ``torch.utils.flop_counter.FlopCounterMode``; the step (zero_grad,
 forward, backward, AdamW step) is timed without the counter, median of ``--steps`` after two
 warm-up steps. No target: the share says how much of the hardware a step of this size uses.
+Then 40 batches of the demo's epoch as the Trainer draws them, in random order and with
+``batching: by_length``: the useful share counts only real (non-padding) tokens' FLOPs.
 
     .venv/bin/python benchmarks/p6_flops.py [--quick] [--steps 20] [--reps 5]
 """
@@ -113,6 +115,50 @@ def time_forward_backward(model, batch, steps: int) -> dict:
     return {"forward_s": statistics.median(fwd), "backward_s": statistics.median(bwd)}
 
 
+def useful_share(model, optimizer, batches: int, peak: float) -> dict:
+    """Real batches of the demo's epoch as the Trainer draws them, ``random`` against
+    ``by_length`` (auditft.batching): useful FLOP/s, i.e. each batch's counted FLOPs times its
+    share of real (non-padding) tokens, over the summed step time, as a share of the peak."""
+    import torch
+    import yaml
+
+    from auditft.batching import LengthBucketSampler
+    from auditft.models import load_tokenizer, resolve_model
+
+    suite = yaml.safe_load(SUITE.read_text(encoding="utf-8"))
+    labels = suite["data"]["labels"]
+    tokenizer = load_tokenizer(resolve_model(suite["model"]["base"]))
+    rows = [json.loads(line) for line in (SUITE.parent / suite["data"]["train"]).read_text().splitlines()]
+    lengths = [len(ids) for ids in tokenizer([r["text"] for r in rows], truncation=True, max_length=64)["input_ids"]]
+    size, seed = 16, suite["data"]["seed"]
+    orders = {"random": torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed)).tolist(),
+              "by_length": LengthBucketSampler(lengths, size, seed).order()}
+    out = {}
+    for name, order in orders.items():
+        useful = padded_flops = seconds = 0.0
+        real = padded = 0
+        for b in range(batches):
+            ids = order[b * size:(b + 1) * size]
+            batch = tokenizer([rows[i]["text"] for i in ids], padding=True, truncation=True, max_length=64,
+                              return_tensors="pt")
+            batch["labels"] = torch.tensor([labels.index(rows[i]["label"]) for i in ids])
+            flops = count_flops(model, batch)["total"]
+            tokens = int(batch["attention_mask"].sum())
+            started = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            model(**batch).loss.backward()
+            optimizer.step()
+            seconds += time.perf_counter() - started
+            useful += flops * tokens / batch["input_ids"].numel()
+            padded_flops += flops
+            real, padded = real + tokens, padded + batch["input_ids"].numel()
+        out[name] = {"batches": batches, "seconds_per_step": round(seconds / batches, 4),
+                     "real_token_share": round(real / padded, 4),
+                     "achieved_share": round(padded_flops / seconds / 1e9 / peak, 4),
+                     "useful_share": round(useful / seconds / 1e9 / peak, 4)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 timed steps, 2 matmul sizes")
@@ -138,7 +184,9 @@ def main() -> None:
     step_s = statistics.median(times)
     achieved = flops["total"] / step_s / 1e9
     share = achieved / peak
+    epoch = useful_share(model, optimizer, 6 if args.quick else 40, peak)
     figures = {
+        "epoch_batches": epoch,
         "threads": torch.get_num_threads(), "batch_shape": list(batch["input_ids"].shape),
         "matmul_peak_gflops": peak, "matmul_before": peak_before, "matmul_after": peak_after,
         "step_flops": flops, "step_gflop": round(flops["total"] / 1e9, 3),
@@ -158,6 +206,10 @@ def main() -> None:
             figures["trainer_share_of_peak_from_p1"] = round(flops["total"] / spp / 1e9 / peak, 4)
     print(f"  peak {peak:.1f} GFLOP/s; step {flops['total'] / 1e9:.2f} GFLOP in {step_s * 1000:.0f} ms "
           f"= {achieved:.1f} GFLOP/s", file=sys.stderr)
+    for name, figure in epoch.items():
+        print(f"  epoch batches, {name}: {figure['seconds_per_step'] * 1000:.0f} ms/step, "
+              f"{figure['real_token_share']:.0%} real tokens, useful FLOP/s {figure['useful_share']:.1%} of peak",
+              file=sys.stderr)
     _bench.finish("P6", what="MiniLM + LoRA training step: achieved FLOP/s as share of measured fp32 matmul peak",
                   metric="share", value=round(share, 4), op=None, target=None, quick=args.quick, machine=machine,
                   figures=figures, command=f".venv/bin/python benchmarks/p6_flops.py --steps {steps} --reps {reps}")

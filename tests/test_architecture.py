@@ -49,7 +49,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("inputs", ("auditft.registry", "auditft.suite", "auditft.tuner_list", "auditft.data", "auditft.models")),
     ("contract", ("auditft", "auditft.jobs", "auditft.protocols", "auditft.context", "auditft.hookspecs")),
     ("plugin host", ("auditft.plugins", "auditft.plugin_table")),
-    ("engine", ("auditft.inference", "auditft.training", "auditft.tuners", "auditft.chat", "auditft.seeding",
+    ("engine", ("auditft.inference", "auditft.training", "auditft.batching", "auditft.tuners", "auditft.chat", "auditft.seeding",
                 "auditft.degeneracy", "auditft.gate", "auditft.power", "auditft.retraining", "auditft.run_adapters",
                 "auditft.hfmetrics")),
     ("report", ("auditft.report",)),
