@@ -95,6 +95,10 @@ class ModelSession:
             self._base_figures[key] = self._batched(model, tokenizer, texts, _mean_pool, f"base {split}")
         return self._base_figures[key]
 
+    def has_base_embeddings(self, split: str) -> bool:
+        """Whether ``base_embeddings(split)`` is already computed (free to read)."""
+        return f"embed:{split}" in self._base_figures
+
     def base_probe_proba(self, split: str) -> np.ndarray:
         """The base model's figure for classification: logistic regression on the frozen
         base model's mean-pooled embeddings, fitted on the same train split the adapter saw."""

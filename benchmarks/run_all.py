@@ -5,8 +5,9 @@ Timings are never asserted: the exit code is 0 unless a benchmark itself crashed
 
     .venv/bin/python benchmarks/run_all.py [--quick] [--only P1,P5]
 
-About 20 minutes on 2 quiet CPU cores for P1-P7, and P9 adds about 15 more (its 100k-row
-data audit and 30k-row inference; `--only P1,P2,...` leaves it out); ``--quick`` (tiny step and row counts) checks that
+About 11 minutes on 2 quiet CPU cores (AMD EPYC, 2026-12-07) for P1-P7, and P9 adds about 20 more
+(its 100k-row data audit and 100k-row inference, 13 minutes of it; `--only P1,P2,...` leaves it out);
+``--quick`` (tiny step and row counts) checks that
 every script works in a few minutes and gives no meaningful figure.
 """
 from __future__ import annotations

@@ -398,3 +398,9 @@ def test_fold_rows_reuse_the_run_sessions_base_embeddings():
     assert shared_embeddings(job, [*rows, _gen(99, "r", "a")]) is None      # not one of the run's rows
     job.models = SimpleNamespace(base_embeddings=lambda split: np.zeros((1, 3)))
     assert shared_embeddings(job, rows) is None                              # the session's splits differ
+    # a sample under half of a split nobody has embedded yet: embed the sample, not the split
+    calls.clear()
+    job.models = SimpleNamespace(base_embeddings=base_embeddings, has_base_embeddings=lambda split: False)
+    assert shared_embeddings(job, [train[3]]) is None and calls == []
+    job.models = SimpleNamespace(base_embeddings=base_embeddings, has_base_embeddings=lambda split: True)
+    assert shared_embeddings(job, [train[3]])[:, 0].tolist() == [3.0] and calls == ["train"]  # already there: free

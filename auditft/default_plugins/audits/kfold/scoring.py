@@ -162,7 +162,9 @@ def shared_embeddings(job: AuditJob, rows: list[Example]) -> np.ndarray | None:
     """The base model's embeddings of ``rows`` (each one of the run's train or validation
     rows) from the run's own session, which the accuracy audit's probe has usually filled
     already: the demo's 1,200 fold rows are then not embedded a second time (issue 19). None
-    when a row is not one of them or the session's splits do not match the job's."""
+    when a row is not one of them, the session's splits do not match the job's, or a split is
+    not embedded yet and the fold rows are under half of it (embedding the whole split for a
+    small sample would cost more than embedding the sample)."""
     import numpy as np
 
     where: dict[int, tuple[str, int]] = {id(ex): ("validation", i) for i, ex in enumerate(job.data.validation)}
@@ -170,8 +172,12 @@ def shared_embeddings(job: AuditJob, rows: list[Example]) -> np.ndarray | None:
     spots = [where.get(id(ex)) for ex in rows]
     if not rows or any(spot is None for spot in spots):
         return None
+    held = getattr(job.models, "has_base_embeddings", None)  # core's session has it; other Models may not
     splits: dict[str, np.ndarray] = {}
     for split in sorted({spot[0] for spot in spots if spot is not None}):
+        needed = sum(1 for spot in spots if spot is not None and spot[0] == split)
+        if not (held is not None and held(split)) and 2 * needed < len(getattr(job.data, split)):
+            return None
         vectors = job.models.base_embeddings(split)
         if len(vectors) != len(getattr(job.data, split)):
             return None
