@@ -7,10 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import socket
-import threading
-import time
-import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +16,7 @@ from click.testing import CliRunner
 from auditft.cli import cli
 from auditft.compare.evidence import EVIDENCE_FILE, RESOURCES_FILE, read_test_rows
 from auditft.fixtures import write_suite
+from workspace_server import Server
 
 FAIRNESS_AUDITS = [
     {"kind": "accuracy", "gates": [{"metric": "accuracy", "min": 0.6, "rationale": "toy"}]},
@@ -191,39 +188,6 @@ def test_old_runs_without_evidence_still_compare_values(runs, tmp_path):
     assert all(v["value"] is not None and v["status"] for v in row["runs"].values())
 
 
-class Server:
-    """The workspace app on a free loopback port (as tests/test_workspace.py runs it)."""
-
-    def __init__(self, reports: Path) -> None:
-        import uvicorn
-
-        from auditft.plugins import make_plugin_manager
-        from auditft.serve.app import Workspace, create_app
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        app = create_app(Workspace(reports.resolve(), "bob", None, None, make_plugin_manager(entry_points=False, env={})))
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        for _ in range(200):
-            if self.server.started:
-                return self
-            time.sleep(0.05)
-        raise RuntimeError("the workspace did not start")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-    def get(self, path: str) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}") as answer:
-            return answer.read().decode()
-
-
 def test_against_released_shows_what_changed_since_the_sign_off(runs, tmp_path, monkeypatch):
     from auditft.plugins import make_plugin_manager
     from auditft.run import execute, prepare
@@ -247,7 +211,7 @@ def test_against_released_shows_what_changed_since_the_sign_off(runs, tmp_path, 
     assert acc["ci_low"] is not None and acc["ci_low"] <= acc["difference"] <= acc["ci_high"]
     # nothing was written into either run: both still verify
     assert invoke("verify", again).exit_code == 0 and invoke("verify", approved).exit_code == 0
-    with Server(reports) as server:
+    with Server(reports, "bob", pm=make_plugin_manager(entry_points=False, env={})) as server:
         page = server.get(f"/runs/{again.name}")
         assert "What changed since the last sign-off" in page and approved.name in page
         assert "accuracy:accuracy" in page.split('id="since-signoff"')[1]

@@ -13,9 +13,7 @@ from __future__ import annotations
 import http.server
 import os
 import shutil
-import socket
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,41 +24,12 @@ from click.testing import CliRunner
 
 from auditft.cli import cli
 from auditft.signoff.layout import ledger_for
+from workspace_server import Server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 SHOTS = os.environ.get("AUDITFT_SCREENSHOTS")  # a folder: also save the screenshots there (docs/)
-
-
-class Server:
-    """``auditft serve`` as the command builds it, on a free loopback port, in a thread."""
-
-    def __init__(self, reports: Path, reviewer: str | None, *, user_header: str | None = None) -> None:
-        import uvicorn
-
-        from auditft.plugins import make_plugin_manager
-        from auditft.serve.app import Workspace, create_app
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        app = create_app(Workspace(reports.resolve(), reviewer, None, user_header, make_plugin_manager()))
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        for _ in range(200):
-            if self.server.started:
-                return self
-            time.sleep(0.05)
-        raise RuntimeError("the workspace did not start")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
