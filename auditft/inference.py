@@ -118,18 +118,24 @@ class ModelSession:
         """Class probabilities on arbitrary ``texts`` (perturbed inputs, a second task's rows):
         the fine-tuned classifier (``which="adapter"``) or the base model's linear probe, the
         same probe as ``base_probe_proba``, on those texts' embeddings (``which="base"``)."""
-        key = f"proba_texts:{which}:{_digest(texts)}"
+        if which not in ("adapter", "base"):
+            raise ValueError(f"which must be 'adapter' or 'base', not {which!r}")
+
+        def compute() -> np.ndarray:
+            if which == "adapter":
+                return self._adapter_scores(texts, "adapter, other texts")
+            self.base_probe_proba("train")  # fits the probe (and loads the encoder) once
+            model, tokenizer = self._base_figures["encoder"]
+            return self._probe_scores(self._batched(model, tokenizer, texts, _mean_pool, "base, other texts"))
+
+        return self._memo(which, f"proba_texts:{which}:{_digest(texts)}", compute)
+
+    def _memo(self, which: str, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per key: the base model's figures in the shareable base cache,
+        the adapter's in this session's own."""
         store = self._base_figures if which == "base" else self._cache
         if key not in store:
-            if which == "adapter":
-                store[key] = self._adapter_scores(texts, "adapter, other texts")
-            elif which == "base":
-                self.base_probe_proba("train")  # fits the probe (and loads the encoder) once
-                model, tokenizer = self._base_figures["encoder"]
-                store[key] = self._probe_scores(self._batched(model, tokenizer, texts, _mean_pool,
-                                                                    "base, other texts"))
-            else:
-                raise ValueError(f"which must be 'adapter' or 'base', not {which!r}")
+            store[key] = compute()
         return store[key]
 
     def _adapter_scores(self, texts: list[str], what: str) -> np.ndarray:
@@ -153,11 +159,8 @@ class ModelSession:
         as one of the answer's tokens (stopping is part of the answer)."""
         if len(prompts) != len(answers):
             raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
-        key = f"answer_logprobs:{which}:{_digest([prompts, answers])}"
-        store = self._base_figures if which == "base" else self._cache
-        if key not in store:
-            store[key] = self._score_answers(prompts, answers, which)
-        return store[key]
+        return self._memo(which, f"answer_logprobs:{which}:{_digest([prompts, answers])}",
+                          lambda: self._score_answers(prompts, answers, which))
 
     def _score_answers(self, prompts: list[str], answers: list[str], which: str) -> np.ndarray:
         import torch
@@ -240,11 +243,8 @@ class ModelSession:
     def _generate(self, prompts: list[str], which: str, max_new_tokens: int | None, *, n: int,
                   temperature: float | None) -> list[list[str]]:
         max_new = max_new_tokens or self.max_new_tokens
-        key = f"generate:{_digest([which, prompts, max_new, n, temperature])}"
-        store = self._base_figures if which == "base" else self._cache
-        if key not in store:
-            store[key] = self._run_generation(prompts, which, max_new, n, temperature)
-        return store[key]
+        return self._memo(which, f"generate:{_digest([which, prompts, max_new, n, temperature])}",
+                          lambda: self._run_generation(prompts, which, max_new, n, temperature))
 
     def _run_generation(self, prompts: list[str], which: str, max_new: int, n: int,
                         temperature: float | None) -> list[list[str]]:

@@ -242,9 +242,10 @@ def _compare(folder: Path, run_dirs: list[Path]) -> tuple[Path | None, str | Non
 
 def _phase(run_dir: Path) -> str | None:
     try:
-        return str(read_state(run_dir).get("phase"))
+        phase = read_state(run_dir).get("phase")
     except AuditftError:
         return None
+    return None if phase is None else str(phase)
 
 
 def _save(folder: Path, record: dict[str, Any]) -> None:

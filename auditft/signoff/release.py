@@ -54,6 +54,11 @@ def released_path(rel: str, layout: str) -> str:
     return f"auditft/{rel}"
 
 
+def _shipped(approved: dict[str, str]) -> dict[str, str]:
+    """The approved files a release copies (its report.html is rendered anew, RELEASED)."""
+    return {rel: d for rel, d in approved.items() if rel.split("/")[0] in SHIPPED and rel != "report.html"}
+
+
 def releasable(run_dir: Path, now: datetime) -> list[str]:
     """Reasons the run cannot be released yet (empty when it can)."""
     return _reasons(load_review(run_dir), bound_artefacts(run_dir), now)
@@ -168,11 +173,9 @@ def _build(review: Review, run_dir: Path, destination: Path, approved: dict[str,
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        shipped_set = {released_path(rel, layout): d for rel, d in approved.items()
-                       if rel.split("/")[0] in SHIPPED and rel != "report.html"}
-        for rel, d in sorted(approved.items()):
-            if rel.split("/")[0] not in SHIPPED or rel == "report.html":
-                continue
+        files = _shipped(approved)
+        shipped_set = {released_path(rel, layout): d for rel, d in files.items()}
+        for rel in sorted(files):
             target = staging / released_path(rel, layout)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(run_dir / rel, target, follow_symlinks=False)
@@ -213,8 +216,7 @@ def _reconcile(review: Review, actor: str, now: datetime, plugins: PluginManager
     assert intent is not None  # release() reconciles only a pending release
     destination = Path(intent["destination"])
     layout = intent.get("format") or "auditft"
-    shipped = {released_path(rel, layout): d for rel, d in intent["artefacts"].items()
-               if rel.split("/")[0] in SHIPPED and rel != "report.html"}
+    shipped = {released_path(rel, layout): d for rel, d in _shipped(intent["artefacts"]).items()}
     fields = {"run_id": review.run_id, "actor": actor, "destination": str(destination), "intent_seq": intent["seq"]}
     if destination.is_dir():
         prefix = "auditft/" if layout == "hf" else ""
