@@ -105,7 +105,6 @@ def train(job: TuneJob, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBa
     uninterrupted run.
     """
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
     from auditft.distributed import enabled, per_device_batch
     from auditft.models import resolve_precision
@@ -145,7 +144,7 @@ def train(job: TuneJob, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBa
         logging_steps=spec.logging_steps,
         eval_strategy=eval_strategy,
         eval_steps=eval_steps if eval_strategy == "steps" else None,
-        save_total_limit=2,  # the newest may be half-written when a run is killed
+        save_total_limit=2,  # the newest may be half-written when a run is killed: keep one more
         seed=job.seed,
         data_seed=job.seed,
         report_to="none",
@@ -185,7 +184,7 @@ def train(job: TuneJob, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBa
         trainer.remove_callback(PrinterCallback)  # no raw log dicts on stdout when quiet
     resume_from = None
     if job.resume and checkpoint_dir.is_dir():
-        resume_from = get_last_checkpoint(str(checkpoint_dir))
+        resume_from = last_complete_checkpoint(checkpoint_dir)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume_from)
     seconds = time.perf_counter() - started
@@ -230,6 +229,31 @@ def trainable_in_fp32(model: torch.nn.Module) -> None:
     for param in model.parameters():
         if param.requires_grad and param.dtype in (torch.float16, torch.bfloat16):
             param.data = param.data.float()
+
+
+def last_complete_checkpoint(checkpoint_dir: Path) -> str | None:
+    """The newest checkpoint the Trainer finished writing, or None; newer half-written ones
+    (a run killed while saving) are removed so the resumed run can write them again.
+
+    The Trainer writes ``trainer_state.json`` last (after weights, optimizer, scheduler and RNG
+    state), so a checkpoint is complete when that file parses and names the checkpoint's step.
+    transformers' ``get_last_checkpoint`` only looks at folder names and would pick a folder
+    killed before its weights were written.
+    """
+    import json
+    import shutil
+
+    folders = [p for p in Path(checkpoint_dir).glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()]
+    for folder in sorted(folders, key=lambda p: int(p.name[11:]), reverse=True):
+        try:
+            state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+            complete = int(state["global_step"]) == int(folder.name[11:])
+        except (OSError, ValueError, KeyError, TypeError):
+            complete = False
+        if complete:
+            return str(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+    return None
 
 
 def _step_of(checkpoint: str) -> int:

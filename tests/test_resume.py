@@ -45,6 +45,15 @@ if point == "during-training":
             die()
         return original(self, *args, **kwargs)
     transformers.Trainer.training_step = step
+if point == "saving-checkpoint":
+    # checkpoint-10's weights are written, its optimizer and trainer state are not
+    import transformers
+    original_save = transformers.Trainer._save_optimizer_and_scheduler
+    def save(self, output_dir):
+        if self.state.global_step >= 10:
+            die()
+        return original_save(self, output_dir)
+    transformers.Trainer._save_optimizer_and_scheduler = save
 if point == "writing-report":
     import auditft.report.html as html
     html.render_html = die
@@ -69,7 +78,7 @@ def toy_suite(tmp_path_factory, tiny_model_dir):
     return suite, clean
 
 
-@pytest.mark.parametrize("point", ["during-training", "after-tuning", "after-audit", "writing-report"])
+@pytest.mark.parametrize("point", ["during-training", "saving-checkpoint", "after-tuning", "after-audit", "writing-report"])
 def test_killed_run_resumes_to_the_same_verdict(toy_suite, tmp_path, point):
     suite, clean = toy_suite
     reports = tmp_path / "reports"
@@ -93,9 +102,10 @@ def test_killed_run_resumes_to_the_same_verdict(toy_suite, tmp_path, point):
     assert report["audits"]["accuracy"]["metrics"] == clean["audits"]["accuracy"]["metrics"]
     tuner, clean_tuner = report["tuner"], clean["tuner"]
     assert tuner["steps"] == clean_tuner["steps"]
-    if point == "during-training":
-        # continued from the checkpoint at step 5, not from scratch; the same loss at every
-        # logged step as the uninterrupted run means no batch was repeated or skipped
+    if point in ("during-training", "saving-checkpoint"):
+        # continued from the checkpoint at step 5, not from scratch (nor from the half-written
+        # checkpoint-10); the same loss at every logged step as the uninterrupted run means no
+        # batch was repeated or skipped
         assert tuner["facts"]["resumed_from_step"] == 5
         assert tuner["loss_curve"] == clean_tuner["loss_curve"]
     if cached_seconds is not None:  # a finished audit is not run again
