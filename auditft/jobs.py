@@ -120,6 +120,12 @@ class Models(Protocol):
 
     def base_embeddings(self, split: str) -> np.ndarray: ...
 
+    def base_embed_texts(self, texts: list[str], what: str = "base, other texts") -> np.ndarray:
+        """The frozen base model's embeddings of any texts, each distinct text embedded once
+        (shared with ``base_embeddings``); ``what`` labels the progress bar. Optional for
+        other implementations: ``kfold`` falls back to a session of its own without it."""
+        ...
+
     def base_probe_proba(self, split: str) -> np.ndarray: ...
 
     def generate(self, prompts: list[str], *, which: str = "adapter",

@@ -370,37 +370,25 @@ def test_kfold_needs_core_retraining_service(tmp_path):
         kfold.KFoldAudit(job.options).run(job)
 
 
-def test_fold_rows_reuse_the_run_sessions_base_embeddings():
-    """Issue 19: the fold rows' base embeddings come from the run's session (the accuracy
-    audit's probe has embedded the train split already), row for row; rows the session does
-    not hold, or splits of another length, fall back to embedding them afresh (None)."""
+def test_fold_rows_take_their_base_embeddings_from_the_run_session():
+    """Issue 19: the fold rows' base embeddings come from the run's session, which keys them by
+    text (the accuracy probe has usually embedded the train split already: those rows are not
+    embedded again, tests/test_session_api.py), row for row in the sample's order."""
     from types import SimpleNamespace
 
     import numpy as np
 
-    from auditft.default_plugins.audits.kfold.scoring import shared_embeddings
+    from auditft.default_plugins.audits.kfold.scoring import base_figures
 
-    train = [_gen(i, "r", "a") for i in range(4)]
-    validation = [_gen(10 + i, "r", "b") for i in range(2)]
-    calls: list[str] = []
+    rows = [Example(text="note " * (i + 1), label=i % 2, groups={}, source="t.jsonl", row=i) for i in range(4)]
+    calls: list[tuple[list[str], str]] = []
 
-    def base_embeddings(split: str) -> np.ndarray:
-        calls.append(split)
-        offset = 0 if split == "train" else 100
-        return np.arange(len(train if split == "train" else validation))[:, None] + offset + np.zeros((1, 3))
+    def base_embed_texts(texts: list[str], what: str) -> np.ndarray:
+        calls.append((list(texts), what))
+        return np.array([[float(len(t)), 1.0] for t in texts])
 
-    job = SimpleNamespace(data=SimpleNamespace(train=train, validation=validation),
-                          models=SimpleNamespace(base_embeddings=base_embeddings))
-    rows = [validation[1], train[2], train[0]]
-    vectors = shared_embeddings(job, rows)
-    assert vectors is not None and vectors[:, 0].tolist() == [101.0, 2.0, 0.0] and vectors.shape == (3, 3)
-    assert sorted(calls) == ["train", "validation"]
-    assert shared_embeddings(job, [*rows, _gen(99, "r", "a")]) is None      # not one of the run's rows
-    job.models = SimpleNamespace(base_embeddings=lambda split: np.zeros((1, 3)))
-    assert shared_embeddings(job, rows) is None                              # the session's splits differ
-    # a sample under half of a split nobody has embedded yet: embed the sample, not the split
-    calls.clear()
-    job.models = SimpleNamespace(base_embeddings=base_embeddings, has_base_embeddings=lambda split: False)
-    assert shared_embeddings(job, [train[3]]) is None and calls == []
-    job.models = SimpleNamespace(base_embeddings=base_embeddings, has_base_embeddings=lambda split: True)
-    assert shared_embeddings(job, [train[3]])[:, 0].tolist() == [3.0] and calls == ["train"]  # already there: free
+    job = SimpleNamespace(task="classification", seed=0, data=SimpleNamespace(labels=["a", "b"]),
+                          models=SimpleNamespace(base_embed_texts=base_embed_texts))
+    figures = base_figures(job, rows)
+    assert calls == [([ex.text for ex in rows], "kfold rows")]
+    assert figures.x[:, 0].tolist() == [float(len(ex.text)) for ex in rows]

@@ -82,3 +82,37 @@ def test_answer_logprobs_prefers_the_answer_the_model_was_trained_on(tmp_path):
     np.testing.assert_allclose(single.answer_logprobs(prompts, right), adapter_right, atol=1e-4)
     with pytest.raises(ValueError, match="2 prompts but 1 answers"):
         session.answer_logprobs(prompts[:2], ["nairobi"])
+
+
+def test_base_embeddings_are_computed_once_per_text(classification):
+    """Issue 19: the base encoder embeds each distinct text once per session, whoever asks (a
+    split, k-fold's sample of train rows, ``proba_texts``); the vectors are the split's own."""
+    def session() -> ModelSession:
+        return ModelSession(tuner=None, base=classification.base, data=classification.data, adapter_dir=None,
+                            max_length=classification.max_length, batch_size=classification.batch_size,
+                            seed=classification.seed)
+
+    fresh, counted = session(), session()
+    embedded: list[list[str]] = []
+    original = counted._batched
+
+    def counting(model, tokenizer, texts, head, what):
+        embedded.append(list(texts))
+        return original(model, tokenizer, texts, head, what)
+
+    counted._batched = counting  # type: ignore[method-assign]
+    texts = [ex.text for ex in counted.data.train]
+    train = counted.base_embeddings("train")
+    assert embedded == [list(dict.fromkeys(texts))] and train.shape[0] == len(texts)
+    embedded.clear()
+    new = "a note that is in no split"
+    sample = [*texts[::3], new, texts[0], new]
+    vectors = counted.base_embed_texts(sample)
+    assert embedded == [[new]]  # only the text not seen before, once
+    np.testing.assert_array_equal(vectors[:len(texts[::3])], train[::3])
+    np.testing.assert_array_equal(vectors[-1], vectors[-3])
+    # the same figures as a session embedding them in batches of its own
+    np.testing.assert_allclose(vectors, fresh.base_embed_texts(sample), atol=1e-5)
+    embedded.clear()
+    counted.proba_texts(texts[:5], which="base")
+    assert embedded == []

@@ -15,7 +15,8 @@ intervals) for time.
 The base model's figure, so every aggregate has a delta: for classification a linear probe
 (logistic regression) on the frozen base model's mean-pooled embeddings, fitted per fold on
 the same training rows and scored on the same held-out rows as the adapter (embeddings are
-computed once for all rows). For generation, the base model's own answers (no training), cut
+computed once for all rows, and rows the run has embedded already, e.g. for the accuracy
+probe, are not embedded again). For generation, the base model's own answers (no training), cut
 along the same folds.
 
 The package: ``options`` (options and the metric table), ``folds`` (which rows each fold

@@ -158,33 +158,6 @@ class GenerationBase(BaseFigures):
         }
 
 
-def shared_embeddings(job: AuditJob, rows: list[Example]) -> np.ndarray | None:
-    """The base model's embeddings of ``rows`` (each one of the run's train or validation
-    rows) from the run's own session, which the accuracy audit's probe has usually filled
-    already: the demo's 1,200 fold rows are then not embedded a second time (issue 19). None
-    when a row is not one of them, the session's splits do not match the job's, or a split is
-    not embedded yet and the fold rows are under half of it (embedding the whole split for a
-    small sample would cost more than embedding the sample)."""
-    import numpy as np
-
-    where: dict[int, tuple[str, int]] = {id(ex): ("validation", i) for i, ex in enumerate(job.data.validation)}
-    where.update({id(ex): ("train", i) for i, ex in enumerate(job.data.train)})
-    spots = [where.get(id(ex)) for ex in rows]
-    if not rows or any(spot is None for spot in spots):
-        return None
-    held = getattr(job.models, "has_base_embeddings", None)  # core's session has it; other Models may not
-    splits: dict[str, np.ndarray] = {}
-    for split in sorted({spot[0] for spot in spots if spot is not None}):
-        needed = sum(1 for spot in spots if spot is not None and spot[0] == split)
-        if not (held is not None and held(split)) and 2 * needed < len(getattr(job.data, split)):
-            return None
-        vectors = job.models.base_embeddings(split)
-        if len(vectors) != len(getattr(job.data, split)):
-            return None
-        splits[split] = vectors
-    return np.stack([splits[spot[0]][spot[1]] for spot in spots if spot is not None])
-
-
 def base_figures(job: AuditJob, rows: list[Example]) -> BaseFigures | None:
     """The base model's figures for all ``rows`` at once (embeddings, or answers), to be cut
     along the folds; None when the run's session offers no base-model generation."""
@@ -192,8 +165,12 @@ def base_figures(job: AuditJob, rows: list[Example]) -> BaseFigures | None:
     from auditft.inference import ModelSession
 
     if job.task == "classification":
-        vectors = shared_embeddings(job, rows)
-        if vectors is None:  # rows the run's session does not hold: embed them here
+        # core's session keys base embeddings by text: the fold rows the accuracy probe has
+        # embedded already (the demo's train split) are not embedded again (issue 19)
+        embed = getattr(job.models, "base_embed_texts", None)
+        if embed is not None:
+            vectors = embed([ex.text for ex in rows], "kfold rows")
+        else:  # another Models implementation: embed the rows in a session of their own
             data = SplitData(task=job.data.task, labels=list(job.data.labels),
                              group_columns=list(job.data.group_columns), train=list(rows), validation=[], test=[])
             session = ModelSession.for_suite(job.suite, job.models.base, data, tuner=None, adapter_dir=None)
