@@ -138,8 +138,10 @@ class TrainingSpec(_Strict):
     #: Trainable parameters stay in fp32 (mixed precision); qlora computes in this precision.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     #: ``random``: rows in a seeded random order; ``by_length``: batches of rows of similar
-    #: token length in a seeded random order (less padding, faster; auditft.batching)
-    batching: Literal["random", "by_length"] = "random"
+    #: token length in a seeded random order (less padding, faster; auditft.batching);
+    #: ``random_halves`` (classification): random batches, each computed as two halves of
+    #: sorted length (the same gradient with less padding)
+    batching: Literal["random", "by_length", "random_halves"] = "random"
 
 
 class GenerationSpec(_Strict):
@@ -346,6 +348,9 @@ def check_plugins(suite: Suite, pm: PluginSet) -> None:
     if suite.tuner.training.early_stopping_patience and not suite.data.validation_fraction:
         raise SuiteError(f"{path}: tuner.training.early_stopping_patience: early stopping needs a "
                          "validation split; set data.validation_fraction above 0")
+    if suite.tuner.training.batching == "random_halves" and suite.task != "classification":
+        raise SuiteError(f"{path}: tuner.training.batching: random_halves is for classification suites (a "
+                         "generation loss is averaged over the batch's tokens); use random or by_length")
     check_compute(suite)
     seen: set[str] = set()
     for i, audit in enumerate(suite.audits):

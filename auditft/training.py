@@ -170,6 +170,10 @@ def train(job: TuneJob, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBa
         from auditft.batching import bucketed
 
         trainer_type = bucketed(trainer_type, job.seed)
+    elif spec.batching == "random_halves":
+        from auditft.batching import halved
+
+        trainer_type = halved(trainer_type)
     trainer = trainer_type(
         model=model,
         args=args,

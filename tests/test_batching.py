@@ -109,3 +109,73 @@ def test_batching_validates_and_names_the_key_path(toy, pm):
         load_suite(suite, pm)
     assert "tuner.training.batching" in str(err.value) and "'by_length'" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+class _Classifier(torch.nn.Module):
+    """A tiny right-padded token classifier: mean of the real tokens' embeddings, then a linear
+    head; it records the width of every batch it sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = torch.nn.Embedding(50, 6)
+        self.head = torch.nn.Linear(6, 2)
+        self.widths: list[tuple[int, int]] = []
+
+    def forward(self, input_ids, attention_mask, labels):
+        self.widths.append(tuple(input_ids.shape))
+        mask = attention_mask.unsqueeze(-1).float()
+        pooled = (self.embed(input_ids) * mask).sum(1) / mask.sum(1)
+        logits = self.head(pooled)
+        return {"loss": torch.nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+
+def _step(trainer_class, tmp_path, batch):
+    from transformers import TrainingArguments
+
+    model = _Classifier()
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", remove_unused_columns=False)
+    trainer = trainer_class(model=model, args=args)
+    trainer.current_gradient_accumulation_steps = 1  # the Trainer sets it per step in train()
+    loss = trainer.training_step(model, dict(batch))
+    return float(loss), {n: p.grad.clone() for n, p in model.named_parameters()}, model.widths
+
+
+def test_random_halves_gives_one_pass_gradient_with_less_padding(tmp_path):
+    """``batching: random_halves``: the same rows, loss and gradient as one pass over the batch,
+    computed as two halves of sorted length, each padded to its own longest row."""
+    from transformers import Trainer
+
+    from auditft.batching import halved
+
+    rng = random.Random(3)
+    lengths = [rng.randint(2, 30) for _ in range(9)]  # an odd count: halves of 4 and 5 rows
+    width = max(lengths)
+    ids = torch.tensor([[rng.randint(1, 49) for _ in range(n)] + [0] * (width - n) for n in lengths])
+    mask = torch.tensor([[1] * n + [0] * (width - n) for n in lengths])
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([i % 2 for i in range(9)])}
+    loss, grads, widths = _step(Trainer, tmp_path / "one", batch)
+    halves_loss, halves_grads, halves_widths = _step(halved(Trainer), tmp_path / "halves", batch)
+    assert widths == [(9, width)]
+    ordered = sorted(lengths)
+    assert halves_widths == [(5, ordered[4]), (4, ordered[-1])]  # torch.tensor_split: 5 then 4 rows
+    assert sum(r * w for r, w in halves_widths) < 9 * width
+    assert halves_loss == pytest.approx(loss, rel=1e-6)
+    for name, grad in grads.items():
+        torch.testing.assert_close(halves_grads[name], grad, rtol=1e-5, atol=1e-7)
+    # a left-padded batch (causal LMs) keeps the one pass
+    left = {**batch, "input_ids": ids.flip(1), "attention_mask": mask.flip(1)}
+    assert _step(halved(Trainer), tmp_path / "left", left)[2] == [(9, width)]
+
+
+def test_random_halves_is_refused_for_generation(tmp_path, pm):
+    from auditft.testing import tiny_causal_lm, toy_generation_data, write_suite
+
+    model = tiny_causal_lm(tmp_path / "lm")
+    toy_generation_data(tmp_path)
+    suite = write_suite(tmp_path / "suite.yaml", model_dir=model, task="generation",
+                        data={"train": "train.jsonl", "test": "test.jsonl"},
+                        tuner={"kind": "lora", "training": {"batching": "random_halves"}},
+                        audits=[{"kind": "accuracy", "gates": [{"metric": "answer_contained", "min": 0.5, "rationale": "t"}]}])
+    with pytest.raises(SuiteError, match=r"tuner\.training\.batching: random_halves is for classification"):
+        load_suite(suite, pm)
