@@ -112,10 +112,6 @@ class ModelSession:
             self._base_figures["encoder"] = (load_encoder(self.base), load_tokenizer(self.base))
         return self._base_figures["encoder"]
 
-    def has_base_embeddings(self, split: str) -> bool:
-        """Whether ``base_embeddings(split)`` is already computed (free to read)."""
-        return f"embed:{split}" in self._base_figures
-
     def base_probe_proba(self, split: str) -> np.ndarray:
         """The base model's figure for classification: logistic regression on the frozen
         base model's mean-pooled embeddings, fitted on the same train split the adapter saw."""

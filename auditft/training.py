@@ -248,10 +248,10 @@ def last_complete_checkpoint(checkpoint_dir: Path) -> str | None:
     import shutil
 
     folders = [p for p in Path(checkpoint_dir).glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()]
-    for folder in sorted(folders, key=lambda p: int(p.name[11:]), reverse=True):
+    for folder in sorted(folders, key=_step_of, reverse=True):
         try:
             state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
-            complete = int(state["global_step"]) == int(folder.name[11:])
+            complete = int(state["global_step"]) == _step_of(folder)
         except (OSError, ValueError, KeyError, TypeError):
             complete = False
         if complete:
@@ -260,7 +260,7 @@ def last_complete_checkpoint(checkpoint_dir: Path) -> str | None:
     return None
 
 
-def _step_of(checkpoint: str) -> int:
+def _step_of(checkpoint: str | Path) -> int:
     return int(str(checkpoint).rstrip("/").rsplit("-", 1)[-1])
 
 
