@@ -51,6 +51,26 @@ def init() -> None:
     dist.init_process_group(backend="nccl" if cuda else "gloo")
 
 
+def finish() -> None:
+    """End a run that completed on every process: meet at a barrier, then leave the group.
+
+    A gloo worker thread frees each finished collective's tensors after the caller has moved
+    on, and needs the GIL to do it. A process that exits right after its last collective (the
+    report's broadcast) can start tearing the interpreter down first, and that thread then
+    aborts the process (SIGABRT, "terminate called without an active exception"), so the
+    launcher reports a finished run as failed. A process waiting at a barrier gives up the GIL
+    while the others catch up, and a barrier's own work holds no Python tensors. Only after a
+    completed run: after a failure the other processes may never reach a barrier, and the
+    launcher stops them anyway."""
+    if not enabled():
+        return
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def barrier() -> None:
     if enabled():
         import torch.distributed as dist

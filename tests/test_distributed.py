@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -68,3 +69,31 @@ def test_two_cpu_processes_match_one(tmp_path, tiny_model_dir):
     k1, k2 = one["audits"]["kfold"]["metrics"], two["audits"]["kfold"]["metrics"]
     assert abs(k2["kfold_mean_accuracy"]["value"] - k1["kfold_mean_accuracy"]["value"]) <= 0.15
     assert len(two["audits"]["kfold"]["evidence"]["folds"]) == 2
+
+
+LEAVES_THE_GROUP = """
+import atexit
+import torch.distributed as dist
+from auditft import distributed
+
+atexit.register(lambda: print(f"rank {distributed.rank()} still joined: {dist.is_initialized()}", flush=True))
+distributed.init()
+assert distributed.gather(distributed.rank()) == [0, 1]
+distributed.broadcast({"report": "the last collective of a run"})
+distributed.finish()
+"""
+
+
+def test_a_finished_run_leaves_the_group_before_the_interpreter_is_torn_down(tmp_path):
+    # a process that exits with the group joined can be aborted by gloo's worker threads during
+    # interpreter teardown (seen in CI: SIGABRT after a finished run, so torchrun reported failure)
+    script = tmp_path / "job.py"
+    script.write_text(LEAVES_THE_GROUP, encoding="utf-8")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launched = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    # the two processes share the launcher's stdout, so their lines may interleave
+    assert sorted(re.findall(r"rank \d still joined: (?:True|False)", launched.stdout)) == [
+        "rank 0 still joined: False", "rank 1 still joined: False"]

@@ -59,6 +59,7 @@ def command(ctx: click.Context, suite: Path, out: Path, resume: Path | None, aut
         raise RunAborted("a plugin called sys.exit(0) during the run; the run is marked failed") from None
     from auditft import distributed
 
+    distributed.finish()  # every process got here: leave the process group together
     if distributed.is_main():  # under torchrun every process gets the verdict; one prints it
         print_summary(report, reports)
     ctx.exit(int(ExitCode.OK if report["verdict"] == "passed" else ExitCode.BLOCKED))
