@@ -58,49 +58,43 @@ def _prepared(suite_path: str):
     return pm, prepare(Path(suite_path), pm)
 
 
-def _patch_train_sample() -> None:
-    """The recommended change: score a fold's training accuracy on a held-out-sized sample."""
-    from dataclasses import replace
-
+def _train_sample(split) -> list:
+    """The recommended change: a seeded sample of the fold's training rows as large as its
+    held-out fold."""
     import numpy as np
 
-    from auditft.default_plugins.audits.kfold import scoring
-
-    original = scoring.evaluate_classification
-
-    def sampled(session, split):
-        n = len(split.test)
-        if len(split.train) > n:
-            keep = sorted(np.random.default_rng(len(split.train)).choice(len(split.train), size=n, replace=False))
-            split = replace(split, train=[split.train[int(j)] for j in keep])
-            session.data = split
-        return original(session, split)
-
-    scoring.evaluate_classification = sampled
+    n = len(split.test)
+    if len(split.train) <= n:
+        return split.train
+    keep = sorted(np.random.default_rng(len(split.train)).choice(len(split.train), size=n, replace=False))
+    return [split.train[int(j)] for j in keep]
 
 
-def _patch_heldout_only() -> None:
-    """The floor: a fold's training rows are not scored (one row keeps the code path)."""
+#: what a fold's model is scored on for its train accuracy, per ``--what-if``
+TRAIN_ROWS = {"trainsample": _train_sample,
+              "heldout-only": lambda split: split.train[:1]}  # the floor: one row keeps the code path
+
+
+def _patch_scored_train_rows(what_if: str) -> None:
+    """Score each fold's train accuracy on ``TRAIN_ROWS[what_if](the fold's split)``."""
     from dataclasses import replace
 
     from auditft.default_plugins.audits.kfold import scoring
 
-    original = scoring.evaluate_classification
+    original, pick = scoring.evaluate_classification, TRAIN_ROWS[what_if]
 
-    def heldout_only(session, split):
-        split = replace(split, train=split.train[:1])
+    def patched(session, split):
+        split = replace(split, train=pick(split))
         session.data = split
         return original(session, split)
 
-    scoring.evaluate_classification = heldout_only
+    scoring.evaluate_classification = patched
 
 
 def child_auditft(suite_path: str, out: str, what_if: str = "") -> dict:
     pm, p = _prepared(suite_path)
-    if what_if == "trainsample":
-        _patch_train_sample()
-    elif what_if == "heldout-only":
-        _patch_heldout_only()
+    if what_if:
+        _patch_scored_train_rows(what_if)
     from auditft.inference import ModelSession
     from auditft.jobs import AuditJob
     from auditft.retraining import CoreRetrainer
@@ -171,8 +165,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None, help="measurements per side (default 1)")
     parser.add_argument("--epochs", type=int, default=1,
                         help="epochs per fold (default 1, the demo's; other values write results/p4-epochs<N>.json)")
-    parser.add_argument("--what-if", default="", choices=["", "trainsample", "heldout-only"],
-                        help="measure a recommended kfold change (monkeypatched in the child)")
+    parser.add_argument("--what-if", default="", choices=["", *TRAIN_ROWS],
+                        help="score fewer training rows per fold (monkeypatched in the child): "
+                             "trainsample, the recommended change; heldout-only, the design's floor")
     parser.add_argument("--child", nargs=4, metavar=("SIDE", "SUITE", "OUT", "WHATIF"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
